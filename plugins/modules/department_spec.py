@@ -1,0 +1,84 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Federation platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: department_spec
+short_description: Validate a department name and load its spec
+version_added: 0.1.0
+description:
+  - Runs on the controller and changes nothing. Checks the department name against the naming rule
+    (2-31 lowercase ASCII letters, digits and single hyphens, starting with a letter and ending with a
+    letter or digit), loads C(<specs_dir>/<name>.yml) when it exists, fills in defaults and checks every field.
+  - Reads the department name from the raw variable O(from_var) before Ansible evaluates it, so a name
+    carrying a template expression is refused instead of run.
+  - All problems of a spec are reported in one message naming the department, the field and the fix.
+  - Sets the facts C(federation_dept) (the validated name) and C(federation_department) (the full spec).
+author:
+  - Federation platform team (@federation)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  from_var:
+    description:
+      - Name of the variable holding the department name, read before templating.
+      - Ignored when O(name) is given.
+    type: str
+    default: dept
+  name:
+    description:
+      - The department name. When given, it has already been templated by Ansible.
+    type: raw
+  specs_dir:
+    description:
+      - Folder holding one C(<name>.yml) spec per department. A department without a file gets the defaults.
+    type: path
+    required: true
+  default_target:
+    description:
+      - Where the department's instance runs when its spec says nothing.
+    type: str
+    default: vps
+notes:
+  - "Spec fields: C(display_name), C(target) (V(vps) or V(railway)), C(tools) (V(log_call), V(ask_department)),
+    C(callers) (departments allowed to call this one), C(rate_limit) (C(requests), C(per_seconds)),
+    C(resources) (C(memory), C(cpus))."
+'''
+
+EXAMPLES = r'''
+- name: Validate -e dept=... and load departments/<dept>.yml
+  federation.platform.department_spec:
+    specs_dir: "{{ playbook_dir }}/../departments"
+
+- name: Validate a name given directly
+  federation.platform.department_spec:
+    name: finance
+    specs_dir: /srv/federation/departments
+'''
+
+RETURN = r'''
+department:
+  description: The validated department name.
+  returned: success
+  type: str
+  sample: finance
+spec:
+  description: The complete spec, defaults filled in.
+  returned: success
+  type: dict
+  sample: {display_name: Finance, target: vps, tools: [log_call], callers: [],
+           rate_limit: {requests: 60, per_seconds: 60}, resources: {memory: 1g, cpus: 1.0}}
+spec_file:
+  description: The spec file that was read, or C(null) when the defaults were used.
+  returned: success
+  type: str
+  sample: /srv/federation/departments/finance.yml
+'''
