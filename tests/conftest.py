@@ -6,24 +6,13 @@ session, a fresh database in it for each test that needs one, n8n when asked for
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-# The collection is importable as ansible_collections.federation.platform (scripts/setup links it).
-sys.path.insert(0, str(REPO / '.collections'))
-
-from tests.harness.postgres import temporary_postgres  # noqa: E402
-
-VENV_BIN = Path(sys.executable).parent
+from tests.harness.postgres import temporary_postgres
+from tests.helpers import Ansible
 
 
 @pytest.fixture(scope='session')
@@ -52,61 +41,6 @@ def fed_home(tmp_path):
     return home
 
 
-class Ansible(object):
-    """Runs ansible and ansible-playbook from the repository, the way a user does."""
-
-    def __init__(self, home: Path, db: dict | None):
-        self.home = home
-        self.db = db
-
-    def env(self, extra=None):
-        env = dict(os.environ)
-        env.update({
-            'FEDERATION_HOME': str(self.home),
-            'ANSIBLE_CONFIG': str(REPO / 'ansible.cfg'),
-            'ANSIBLE_NOCOLOR': '1',
-            'ANSIBLE_FORCE_COLOR': '0',
-            'PATH': '%s:%s' % (VENV_BIN, env.get('PATH', '')),
-        })
-        if self.db:
-            env.update({
-                'FEDERATION_PLATFORM_DB_HOST': self.db['host'],
-                'FEDERATION_PLATFORM_DB_PORT': str(self.db['port']),
-                'FEDERATION_PLATFORM_DB_USER': self.db['user'],
-                'FEDERATION_PLATFORM_DB_PASSWORD': self.db['password'],
-                'FEDERATION_PLATFORM_DB_NAME': self.db['dbname'],
-            })
-        env.update(extra or {})
-        return env
-
-    def playbook(self, playbook='provision.yml', *args, env=None, timeout=900):
-        cmd = [str(VENV_BIN / 'ansible-playbook'), playbook] + list(args)
-        return subprocess.run(cmd, cwd=str(REPO), env=self.env(env), capture_output=True, text=True,
-                              timeout=timeout, check=False)
-
-    def module(self, module, args, check=False, diff=False, env=None):
-        """Run one module on localhost; returns its result dict."""
-        cmd = [str(VENV_BIN / 'ansible'), 'localhost', '-m', module, '-a', json.dumps(args)]
-        if check:
-            cmd.append('--check')
-        if diff:
-            cmd.append('--diff')
-        env = self.env(dict({'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.json', 'ANSIBLE_LOAD_CALLBACK_PLUGINS': '1'}, **(env or {})))
-        proc = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300, check=False)
-        try:
-            # The JSON document comes first; the timing callback may print after it.
-            data = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index('{'):])[0]
-        except ValueError:
-            raise AssertionError('ansible did not answer JSON (rc %d):\n%s\n%s' % (proc.returncode, proc.stdout, proc.stderr))
-        return data['plays'][0]['tasks'][0]['hosts']['localhost']
-
-
 @pytest.fixture
 def ansible(fed_home, platform_db):
     return Ansible(fed_home, platform_db)
-
-
-def db_args(db: dict) -> dict:
-    """The connection options of the collection's database modules for ``db``."""
-    return dict(login_host=db['host'], login_port=db['port'], login_user=db['user'],
-                login_password=db['password'], login_db=db['dbname'])

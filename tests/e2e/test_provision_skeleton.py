@@ -1,27 +1,14 @@
 """ansible-playbook provision.yml -e dept=... end to end, against a real PostgreSQL 15."""
 
 import json
-import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
+from tests.helpers import query, recap
 from tests.hostile_names import HOSTILE_NAMES
-
-
-def recap(output):
-    match = re.search(r'localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', output)
-    assert match, output[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, match.groups())))
-
-
-def query(db, sql):
-    with psycopg.connect(host=db['host'], port=db['port'], user=db['user'], password=db['password'],
-                         dbname=db['dbname']) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def catalog(db):

@@ -1,16 +1,8 @@
 """federation.platform.department against a real PostgreSQL 15."""
 
-import psycopg
-
-from tests.conftest import db_args
+from tests.helpers import db_args, query as rows
 
 MODULE = 'federation.platform.department'
-
-
-def rows(db, query):
-    with psycopg.connect(host=db['host'], port=db['port'], user=db['user'], password=db['password'],
-                         dbname=db['dbname']) as conn:
-        return conn.execute(query).fetchall()
 
 
 def control_schema_exists(db):
