@@ -116,6 +116,12 @@ class PostgresServer:
         return self
 
     def _ready(self):
+        # Our own postmaster must report ready: pg_isready alone would also answer for another
+        # server that already holds the port.
+        pidfile = self.datadir / 'postmaster.pid'
+        lines = pidfile.read_text().splitlines() if pidfile.exists() else []
+        if len(lines) < 8 or lines[7].strip() != 'ready' or self.process is None or lines[0].strip() != str(self.process.pid):
+            return False
         proc = subprocess.run([str(PG_BIN / 'pg_isready'), '-h', self.host, '-p', str(self.port), '-t', '1'],
                               capture_output=True, check=False)
         return proc.returncode == 0
