@@ -51,9 +51,9 @@ def test_n8n_is_ready_only_when_its_api_answers(tmp_path):
 
 
 def test_n8n_that_cannot_start_raises_with_its_log(tmp_path):
-    server = N8nServer(base=tmp_path / 'n8n', env={'DB_TYPE': 'postgresdb', 'DB_POSTGRESDB_HOST': '127.0.0.1',
-                                                      'DB_POSTGRESDB_PORT': str(free_port()),
-                                                      'DB_POSTGRESDB_CONNECTION_TIMEOUT': '1000'})
+    nowhere = {'DB_TYPE': 'postgresdb', 'DB_POSTGRESDB_HOST': '127.0.0.1', 'DB_POSTGRESDB_PORT': str(free_port()),
+               'DB_POSTGRESDB_CONNECTION_TIMEOUT': '1000'}
+    server = N8nServer(base=tmp_path / 'n8n', env=nowhere)
     with pytest.raises(HarnessError) as exc:
         server.start(timeout=40)
     server.remove()
