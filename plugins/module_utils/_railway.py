@@ -75,26 +75,22 @@ query project($id: String!) {
 }''',
     'serviceState': '''
 query serviceState($projectId: String!, $environmentId: String!, $serviceId: String!) {
+  serviceInstance(serviceId: $serviceId, environmentId: $environmentId) {
+    id
+    serviceId
+    source { image }
+    startCommand
+    healthcheckPath
+    healthcheckTimeout
+    region
+    numReplicas
+    restartPolicyType
+    restartPolicyMaxRetries
+    sleepApplication
+    latestDeployment { id status url staticUrl }
+    domains { serviceDomains { id domain targetPort } }
+  }
   environment(id: $environmentId, projectId: $projectId) {
-    serviceInstances {
-      edges {
-        node {
-          id
-          serviceId
-          source { image }
-          startCommand
-          healthcheckPath
-          healthcheckTimeout
-          region
-          numReplicas
-          restartPolicyType
-          restartPolicyMaxRetries
-          sleepApplication
-          latestDeployment { id status url staticUrl }
-          domains { serviceDomains { id domain targetPort } }
-        }
-      }
-    }
     volumeInstances { edges { node { id volumeId serviceId mountPath } } }
   }
   variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId, unrendered: true)
@@ -449,6 +445,7 @@ class ServiceReconciler(object):
         self.environment = None
         self.service = None
         self.result = {}
+        self._searched = None      # the workspaces searched for the project
 
     # -------------------------------------------------------------- helpers
 
@@ -507,27 +504,27 @@ class ServiceReconciler(object):
         data = self.call('list', 'workspaces', 'of the token', 'apiToken')
         return data['apiToken']['workspaces']
 
-    def _workspace_id(self, for_create):
-        """The workspace to search or create in: an id, or None (every workspace the token reaches)."""
+    def _workspace_ids(self, for_create):
+        """The ids of the workspaces to search (or, ``for_create``, the one to create in).
+
+        Projects are always listed per workspace: the documented way, and the only one a workspace token
+        allows. A workspace given by id costs no request; otherwise the token's workspaces are read."""
         wanted = self.params.get('workspace')
         if wanted and is_id(wanted):
-            return wanted
-        if not wanted and not for_create:
-            return None
+            return [wanted]
         workspaces = self._workspaces()
+        names = ', '.join("'%s'" % w['name'] for w in workspaces) or 'none'
         if wanted:
             found = [w for w in workspaces if w['name'] == wanted]
             if len(found) != 1:
-                names = ', '.join("'%s'" % w['name'] for w in workspaces) or 'none'
                 raise ReconcileError("Failed to find workspace '%s' on Railway: the token reaches %s. "
                                      "Set workspace to one of those names or to a workspace id" % (wanted, names), self.partial())
-            return found[0]['id']
-        if len(workspaces) == 1:
-            return workspaces[0]['id']
-        names = ', '.join("'%s'" % w['name'] for w in workspaces) or 'none'
-        raise ReconcileError("Failed to create project '%s' on Railway: the token reaches %d workspaces (%s). "
-                             "Set workspace to the one the project belongs in" % (self.params['project'], len(workspaces), names),
-                             self.partial())
+            return [found[0]['id']]
+        if for_create and len(workspaces) != 1:
+            raise ReconcileError("Failed to create project '%s' on Railway: the token reaches %d workspaces (%s). "
+                                 "Set workspace to the one the project belongs in" % (self.params['project'], len(workspaces), names),
+                                 self.partial())
+        return [w['id'] for w in workspaces]
 
     def _load_project(self, project_id):
         data = self.call('read', 'project', self.params['project'], 'project', {'id': project_id})
@@ -538,18 +535,17 @@ class ServiceReconciler(object):
         wanted = self.params['project']
         if is_id(wanted):
             return self._load_project(wanted)
-        workspace_id = self._workspace_id(for_create=False)
+        self._searched = self._workspace_ids(for_create=False)
         found = []
-        after = None
-        while True:
-            variables = {'first': PAGE_SIZE, 'after': after}
-            if workspace_id:
-                variables['workspaceId'] = workspace_id
-            data = self.call('list', 'projects', wanted, 'projects', variables)['projects']
-            found.extend(p for p in _edges(data) if p['name'] == wanted and not p.get('deletedAt'))
-            if not data['pageInfo']['hasNextPage']:
-                break
-            after = data['pageInfo']['endCursor']
+        for workspace_id in self._searched:
+            after = None
+            while True:
+                data = self.call('list', 'projects', wanted, 'projects',
+                                 {'workspaceId': workspace_id, 'first': PAGE_SIZE, 'after': after})['projects']
+                found.extend(p for p in _edges(data) if p['name'] == wanted and not p.get('deletedAt'))
+                if not data['pageInfo']['hasNextPage']:
+                    break
+                after = data['pageInfo']['endCursor']
         if len(found) > 1:
             raise ReconcileError("Failed to find project '%s' on Railway: %d projects have that name (%s). "
                                  "Set project to the id of the one to use"
@@ -603,7 +599,8 @@ class ServiceReconciler(object):
     def _create_project(self):
         name = self.params['project']
         self.project = {'id': None, 'name': name, 'workspaceId': None}
-        workspace_id = self._workspace_id(for_create=True)
+        searched = self._searched or []
+        workspace_id = searched[0] if len(searched) == 1 else self._workspace_ids(for_create=True)[0]
         env_name = self.params.get('environment') or 'production'
         data = self.mutate('create', 'project', name, 'projectCreate',
                            {'input': {'name': name, 'workspaceId': workspace_id, 'defaultEnvironmentName': env_name}},
@@ -637,16 +634,18 @@ class ServiceReconciler(object):
         empty = {'instance': None, 'variables': {}, 'volume': None}
         if self.service is None or self.environment.get('planned') or self.project.get('planned'):
             return empty
-        data = self.call('read', 'service', self.service['name'], 'serviceState',
-                         {'projectId': self.project['id'], 'environmentId': self.environment['id'], 'serviceId': self.service['id']})
-        instances = [i for i in _edges(data['environment']['serviceInstances']) if i['serviceId'] == self.service['id']]
-        if not instances:
-            raise ReconcileError("Failed to read service '%s' on %s: the service exists in the project but not in this "
-                                 "environment. Add it to the environment in Railway (or remove the service) and run again"
-                                 % (self.service['name'], self.where), self.partial())
+        try:
+            data = self.client.execute('serviceState', {'projectId': self.project['id'], 'environmentId': self.environment['id'],
+                                                        'serviceId': self.service['id']})
+        except RailwayError as exc:
+            if 'not found' in exc.message.lower():  # the project, environment and service were just listed
+                raise ReconcileError("Failed to read service '%s' on %s: the service exists in the project but not in this "
+                                     "environment. Add it to the environment in Railway (or remove the service) and run again"
+                                     % (self.service['name'], self.where), self.partial())
+            self.fail('read', 'service', self.service['name'], exc)
         volumes = [v for v in _edges(data['environment']['volumeInstances']) if v.get('serviceId') == self.service['id']]
         variables = dict((k, v) for k, v in (data['variables'] or {}).items() if not k.startswith(SYSTEM_PREFIX))
-        return {'instance': instances[0], 'variables': variables, 'volume': volumes[0] if volumes else None}
+        return {'instance': data['serviceInstance'], 'variables': variables, 'volume': volumes[0] if volumes else None}
 
     # -------------------------------------------------------------- present
 

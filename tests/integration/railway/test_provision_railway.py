@@ -101,9 +101,11 @@ def test_railway_department_provisions_and_reruns_without_mutation(ansible, plat
         assert value not in first.stdout + first.stderr
 
     mark = railway.mark()
-    second = run(ansible, playbook, railway, departments)
+    second = run(ansible, playbook, railway, departments, '-vvv')
     assert second.returncode == 0, second.stdout[-5000:]
     assert recap(second.stdout)['changed'] == 0
+    for value in (secrets['n8n_db_password'], secrets['n8n_encryption_key'], railway.token):
+        assert value not in second.stdout + second.stderr, 'a secret in the verbose output'
     assert railway.mutations(mark) == [], 'a re-run sends no mutation'
     assert railway.violations() == []
     assert len(railway.service_deployments(service['id'])) == 1

@@ -73,7 +73,12 @@ def test_create_then_rerun_is_idempotent(controller, railway):
     assert railway.mutations(mark) == []
     assert again['diff']['before'] == again['diff']['after']
     assert again['deployment']['id'] == first['deployment']['id']
-    assert railway.operation_names(mark) == ['projects', 'project', 'serviceState'], 'three reads, nothing else'
+    assert railway.operation_names(mark) == ['apiToken', 'projects', 'project', 'serviceState'], 'four reads, nothing else'
+
+    mark = railway.mark()
+    by_id = controller.module(MODULE, service_args(railway, workspace=railway.workspace_id))
+    assert by_id['changed'] is False
+    assert railway.operation_names(mark) == ['projects', 'project', 'serviceState'], 'a workspace id saves a read'
 
     checked = controller.module(MODULE, service_args(railway), check=True)
     assert checked['changed'] is False
@@ -318,3 +323,14 @@ def test_absent_removes_the_service_and_optionally_its_volume(controller, railwa
     missing_project = controller.module(MODULE, service_args(railway, state='absent', project='never-made'))
     assert missing_project['changed'] is False
     assert railway.violations() == []
+
+
+def test_a_service_missing_from_its_environment_is_reported_not_duplicated(controller, railway):
+    controller.module(MODULE, service_args(railway))
+    # Railway creates a new environment without the project's services unless it is forked from another.
+    result = controller.module(MODULE, service_args(railway, environment='staging'))
+    assert result.get('failed') is True
+    assert ("Failed to read service 'federation-finance-n8n' on Railway project 'federation-finance' environment 'staging': "
+            "the service exists in the project but not in this environment") in result['msg']
+    assert [r['operation'] for r in railway.mutations()][-1] == 'environmentCreate'
+    assert len([s for s in railway.services.values() if s['name'] == 'federation-finance-n8n']) == 1
