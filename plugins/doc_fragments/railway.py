@@ -25,6 +25,8 @@ options:
   endpoint:
     description:
       - Railway's GraphQL endpoint.
+      - Plain C(http://) is refused except on a loopback address (a local test server), so a token never crosses
+        the network unencrypted.
     type: str
     default: https://backboard.railway.com/graphql/v2
   validate_certs:

@@ -28,6 +28,7 @@ from email.utils import parsedate_to_datetime
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible.module_utils.urls import open_url
 
 RAILWAY_ENDPOINT = 'https://backboard.railway.com/graphql/v2'
@@ -407,9 +408,19 @@ def check_params(params):
                             "not starting with a digit" % name)
         elif name.startswith(SYSTEM_PREFIX):
             problems.append("variable '%s' uses the prefix %s, which Railway keeps for its own variables" % (name, SYSTEM_PREFIX))
+    nested = sorted(k for k, v in list(plain.items()) + list(secret.items()) if isinstance(v, (dict, list)))
+    if nested:
+        problems.append('variables %s have a list or mapping as value: Railway variables are text, '
+                        'so give them as a string (for example JSON)' % ', '.join(nested))
     both = sorted(set(plain) & set(secret))
     if both:
         problems.append('variables %s are in both variables and secret_variables: keep each in one' % ', '.join(both))
+    endpoint = params.get('endpoint') or ''
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ('https', 'http') or not parts.hostname:
+        problems.append("endpoint '%s' is not an http(s) URL" % endpoint)
+    elif parts.scheme == 'http' and parts.hostname not in ('127.0.0.1', '::1', 'localhost'):
+        problems.append("endpoint '%s' is plain http: the token would cross the network unencrypted; use https" % endpoint)
     if params.get('state') == 'present' and not params.get('image'):
         problems.append('image is required with state=present')
     mount = params.get('volume_mount_path')

@@ -170,3 +170,13 @@ def test_loopback_database_with_the_real_railway_is_refused_before_any_request(a
             "at 127.0.0.1, a loopback address" % DEPT) in result.stdout
     assert "Run n8n as a Railway service" not in result.stdout
     assert railway.records() == []
+
+
+def test_check_mode_on_a_new_railway_department_predicts_change_and_sends_no_mutation(ansible, platform_db, railway, departments, tmp_path):
+    playbook = provisioning_playbook(tmp_path)
+    checked = run(ansible, playbook, railway, departments, '--check', '--diff')
+    assert checked.returncode == 0, checked.stdout[-5000:]
+    assert recap(checked.stdout)['changed'] > 0
+    assert 'would change projectCreate %s' % PROJECT in ' '.join(checked.stdout.split())
+    assert railway.mutations() == [] and railway.projects == {}
+    assert railway.violations() == []

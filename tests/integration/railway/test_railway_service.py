@@ -262,7 +262,8 @@ def test_workspace_token_creates_in_its_workspace(controller, railway):
 
 def test_bad_options_fail_before_any_request(controller, railway):
     result = controller.module(MODULE, service_args(
-        railway, variables={'RAILWAY_X': '1', 'N8N_ENCRYPTION_KEY': 'x', '1BAD': 'y'}, volume_mount_path='data'))
+        railway, variables={'RAILWAY_X': '1', 'N8N_ENCRYPTION_KEY': 'x', '1BAD': 'y', 'NESTED': {'a': 1}}, volume_mount_path='data',
+        endpoint=railway.url.replace('127.0.0.1', 'railway.example.test')))
     assert result.get('failed') is True
     msg = result['msg']
     assert msg.startswith("Invalid options for service 'federation-finance-n8n' on Railway project 'federation-finance':")
@@ -270,6 +271,8 @@ def test_bad_options_fail_before_any_request(controller, railway):
     assert "variable name '1BAD' is not allowed" in msg
     assert 'N8N_ENCRYPTION_KEY are in both variables and secret_variables' in msg
     assert "volume_mount_path 'data' must be an absolute path" in msg
+    assert 'variables NESTED have a list or mapping as value' in msg
+    assert 'is plain http: the token would cross the network unencrypted' in msg
     assert railway.records() == []
 
 
