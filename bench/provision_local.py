@@ -65,6 +65,7 @@ def main():
     (home / 'vault-password').write_text(secrets.token_urlsafe(24) + '\n')
     prefix = unique_prefix('fedbench')
     env = dict(os.environ, FEDERATION_HOME=str(home), FEDERATION_DOCKER_PREFIX=prefix, FEDERATION_PLATFORM_DB_MANAGED='true',
+               PROFILE_TASKS_TASK_OUTPUT_LIMIT='all',
                FEDERATION_PLATFORM_DB_PORT=str(free_port()), FEDERATION_PROXY_PORT=str(free_port()),
                ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), ANSIBLE_NOCOLOR='1', PATH='%s:%s' % (BIN, os.environ.get('PATH', '')))
     env.pop('FEDERATION_PLATFORM_DB_HOST', None)
