@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from tests.harness.docker_objects import remove_prefixed
 from tests.harness.postgres import temporary_postgres
 from tests.helpers import Ansible
 
@@ -43,4 +44,6 @@ def fed_home(tmp_path):
 
 @pytest.fixture
 def ansible(fed_home, platform_db):
-    return Ansible(fed_home, platform_db)
+    runner = Ansible(fed_home, platform_db)
+    yield runner
+    remove_prefixed(runner.docker_prefix)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
+
+from tests.harness.common import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -21,6 +24,10 @@ class Ansible(object):
     def __init__(self, home: Path, db: dict | None):
         self.home = home
         self.db = db
+        # Docker objects of the run (department containers, networks, volumes, the proxy) carry a
+        # prefix of their own, so tests never meet each other's or the machine's local default.
+        self.docker_prefix = 'fedt' + secrets.token_hex(4)
+        self.proxy_port = None
 
     def env(self, extra=None):
         env = dict(os.environ)
@@ -30,7 +37,11 @@ class Ansible(object):
             'ANSIBLE_NOCOLOR': '1',
             'ANSIBLE_FORCE_COLOR': '0',
             'PATH': '%s:%s' % (VENV_BIN, env.get('PATH', '')),
+            'FEDERATION_DOCKER_PREFIX': self.docker_prefix,
         })
+        if self.proxy_port is None:
+            self.proxy_port = free_port()
+        env['FEDERATION_PROXY_PORT'] = str(self.proxy_port)
         if self.db:
             env.update({
                 'FEDERATION_PLATFORM_DB_HOST': self.db['host'],

@@ -1,0 +1,139 @@
+"""provision.yml on the local default, as a user runs it: the platform database in its own container,
+finance's n8n container healthy on its tenant database; re-runs change nothing; a container killed
+while the playbook waits for it is brought back by the next run."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import threading
+import urllib.request
+
+import psycopg
+import pytest
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
+from psycopg import sql
+
+from tests.harness.common import free_port
+from tests.harness.docker import ensure_engine
+from tests.harness.docker_objects import build_images, docker, inspect, remove_prefixed, unique_prefix, wait_container_running
+from tests.helpers import Ansible, REPO, VENV_BIN, query, recap
+
+
+@pytest.fixture
+def local_default(fed_home):
+    """The local default's settings with a Docker prefix, ports and FEDERATION_HOME of this test's own."""
+    ensure_engine()
+    build_images()
+    prefix = unique_prefix('fede')
+    env = {
+        'FEDERATION_DOCKER_PREFIX': prefix,
+        'FEDERATION_PLATFORM_DB_MANAGED': 'true',
+        'FEDERATION_PLATFORM_DB_PORT': str(free_port()),
+        'FEDERATION_PROXY_PORT': str(free_port()),
+    }
+    yield prefix, env
+    remove_prefixed(prefix)
+
+
+def ansible_run(fed_home, env, *args):
+    return Ansible(fed_home, None).playbook('provision.yml', *args, env=env)
+
+
+def n8n_database(fed_home, env, dept):
+    """What the tenant_database role does before the AIO instance: n8n's login and database, with the
+    password the secrets role keeps. The platform database container is started first."""
+    runner = Ansible(fed_home, None)
+    for module, args in (
+        ('ansible.builtin.include_role', {'name': 'federation.platform.platform_database'}),
+        ('federation.platform.department_secrets', {
+            'department': dept, 'path': str(fed_home / 'secrets' / ('%s.yml' % dept)),
+            'values': {'n8n_db_password': secrets.token_hex(16)}}),
+    ):
+        cmd = [str(VENV_BIN / 'ansible'), 'localhost', '-m', module, '-a', json.dumps(args)]
+        proc = subprocess.run(cmd, cwd=str(REPO), env=runner.env(env), capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    vault = VaultLib([('default', VaultSecret((fed_home / 'vault-password').read_text().strip().encode()))])
+    stored = yaml.safe_load(vault.decrypt((fed_home / 'secrets' / ('%s.yml' % dept)).read_bytes()))['secrets']
+    db = platform_db(fed_home, env)
+    name = 'n8n_' + dept.replace('-', '_')
+    with psycopg.connect(autocommit=True, **db) as conn:
+        conn.execute(sql.SQL('CREATE ROLE {} LOGIN PASSWORD {}').format(sql.Identifier(name), sql.Literal(stored['n8n_db_password'])))
+        conn.execute(sql.SQL('CREATE DATABASE {} OWNER {}').format(sql.Identifier(name), sql.Identifier(name)))
+    return db
+
+
+def platform_db(fed_home, env):
+    return dict(host='127.0.0.1', port=int(env['FEDERATION_PLATFORM_DB_PORT']), user='federation',
+                password=(fed_home / 'platform-db-password').read_text().strip(), dbname='federation')
+
+
+def settings(port, host=None):
+    request = urllib.request.Request('http://127.0.0.1:%d/rest/settings' % port, headers={'Host': host} if host else {})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_provision_brings_up_finance_on_the_local_default_and_converges_after_a_kill(fed_home, local_default):
+    prefix, env = local_default
+    db = n8n_database(fed_home, env, 'finance')
+    platform = inspect('%s-platform-db' % prefix)
+    assert platform['State']['Running'] and platform['Config']['User'] == 'postgres'
+
+    first = ansible_run(fed_home, env, '-e', 'dept=finance')
+    assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
+    assert recap(first.stdout)['changed'] > 0
+    assert query(db, "SELECT state FROM federation_control.departments WHERE name = 'finance'") == [('active',)]
+
+    name = '%s-finance-n8n' % prefix
+    container = inspect(name)
+    port = int(container['HostConfig']['PortBindings']['5678/tcp'][0]['HostPort'])
+    assert settings(port)[0] == 200
+    assert settings(int(env['FEDERATION_PROXY_PORT']), host='finance.federation.local')[0] == 200
+    # n8n's tables are in the tenant database n8n_finance of the platform database's container.
+    tables = query(dict(db, dbname='n8n_finance'), "SELECT count(*) FROM pg_tables WHERE tablename = 'workflow_entity'")
+    assert tables == [(1,)]
+    env_of = dict(item.split('=', 1) for item in container['Config']['Env'])
+    assert env_of['DB_POSTGRESDB_HOST'] == '%s-platform-db' % prefix and env_of['DB_POSTGRESDB_PORT'] == '5432'
+    assert env_of['DB_POSTGRESDB_PASSWORD'] not in first.stdout
+
+    second = ansible_run(fed_home, env, '-e', 'dept=finance')
+    assert second.returncode == 0, second.stdout[-5000:]
+    assert recap(second.stdout)['changed'] == 0, second.stdout[-6000:]
+
+    # Kill the container while the playbook waits for it: the run fails naming what it saw,
+    # the registry records it, and the next run converges.
+    docker('kill', name)
+    runner = Ansible(fed_home, None)
+    proc = subprocess.Popen([str(VENV_BIN / 'ansible-playbook'), 'provision.yml', '-e', 'dept=finance',
+                             '-e', 'aio_instance_health_timeout=40'], cwd=str(REPO), env=runner.env(env),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    killed = threading.Event()
+    for line in proc.stdout:
+        lines.append(line)
+        if not killed.is_set() and 'Wait until n8n answers JSON' in line:
+            wait_container_running(name, timeout=30)
+            docker('kill', name)
+            killed.set()
+    proc.wait(timeout=600)
+    output = ''.join(lines)
+    assert killed.is_set(), output[-4000:]
+    assert proc.returncode != 0, output[-4000:]
+    assert "Failed to see the AIO instance of department 'finance' ready on target 'vps' within 40 s" in output
+    state, error = query(db, "SELECT state, last_error FROM federation_control.departments WHERE name = 'finance'")[0]
+    assert state == 'failed'
+    assert "department 'finance' ready on target 'vps'" in error
+
+    third = ansible_run(fed_home, env, '-e', 'dept=finance')
+    assert third.returncode == 0, third.stdout[-5000:]
+    assert recap(third.stdout)['changed'] > 0
+    assert inspect(name)['State']['Running']
+    assert settings(port)[0] == 200
+    assert query(db, "SELECT state FROM federation_control.departments WHERE name = 'finance'") == [('active',)]
+
+    fourth = ansible_run(fed_home, env, '-e', 'dept=finance')
+    assert fourth.returncode == 0, fourth.stdout[-5000:]
+    assert recap(fourth.stdout)['changed'] == 0, fourth.stdout[-6000:]
