@@ -80,6 +80,8 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   clients: [],
+  // No grace after a client secret expires (the default is 15 s), so tests see expiry when it happens.
+  clockTolerance: 0,
   scopes: ['openid', 'offline_access', ...scopes.split(' ')],
   pkce: { required: () => false },
   features: {
