@@ -8,6 +8,7 @@ the client credentials grant, and a resource server whose access tokens are JWTs
     server.issuer, server.registration_endpoint, server.token_endpoint
     server.initial_access_token            # registers clients whose secrets never expire
     server.expiring_initial_access_token   # registers clients whose secrets expire after secret_ttl s
+    OidcServer(interactive=True)           # with sign-in and consent pages (any login signs in)
     server.stop()
 """
 
@@ -44,6 +45,7 @@ class OidcServer:
     resource: str = 'urn:federation:test-api'
     scopes: tuple = ('calls:read', 'calls:write')
     secret_ttl: int = 3600
+    interactive: bool = False       # oidc-provider's sign-in and consent pages, for consent flows
     base: Path | None = None
     process: subprocess.Popen | None = None
     info: dict = field(default_factory=dict)
@@ -85,6 +87,7 @@ class OidcServer:
             'OIDC_RESOURCE': self.resource,
             'OIDC_SCOPES': ' '.join(self.scopes),
             'OIDC_SECRET_TTL': str(self.secret_ttl),
+            'OIDC_DEV_INTERACTIONS': '1' if self.interactive else '0',
             'NODE_ENV': 'production',
         })
         stdout = self.base / 'oidc-provider.json'

@@ -10,6 +10,8 @@
 //   OIDC_SCOPES           the scopes that resource server accepts (space separated)
 //   OIDC_SECRET_TTL       seconds a client secret lives when registered with the
 //                         "expiring" initial access token
+//   OIDC_DEV_INTERACTIONS 1: oidc-provider's built-in sign-in and consent pages (any login
+//                         and password sign in), for tests that walk through a user's consent
 //
 // When listening it prints one JSON line on stdout: {"issuer", "initial_access_token",
 // "expiring_initial_access_token"}.
@@ -85,7 +87,7 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'offline_access', ...scopes.split(' ')],
   pkce: { required: () => false },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: process.env.OIDC_DEV_INTERACTIONS === '1' },
     introspection: { enabled: true },
     revocation: { enabled: true },
     registration: {

@@ -91,3 +91,30 @@ def test_a_department_without_oauth_clients_skips_the_role(ansible, platform_db,
     assert run.returncode == 0, run.stdout[-3000:]
     assert re.search(r'secrets in the vault - hr\] \*+\n[^\n]*\nskipping: \[localhost\]', run.stdout), run.stdout[-3000:]
     assert not [k for k in vault_file(fed_home, 'hr')['secrets'] if k.startswith('oauth_')]
+
+
+def test_provision_and_monitor_with_the_hashi_vault_backend(ansible, platform_db, fed_home, tmp_path, oidc, vault):
+    specs, key = setup(fed_home, tmp_path)
+    env = {'FEDERATION_OAUTH_REGISTRATION_ENDPOINT': oidc.registration_endpoint,
+           'FEDERATION_OAUTH_INITIAL_ACCESS_TOKEN': oidc.initial_access_token,
+           'FEDERATION_SECRETS_BACKEND': 'hashi_vault', 'VAULT_ADDR': vault.url, 'VAULT_TOKEN': vault.root_token}
+    extra = ('-e', 'dept=sales', '-e', 'federation_departments_dir=%s' % specs)
+    first = ansible.playbook('provision.yml', *extra, env=env)
+    assert first.returncode == 0, first.stdout[-4000:]
+    data = vault.read('secret', 'federation/sales')
+    assert {'tenant_db_password', 'n8n_owner_password', 'oauth_crm_client_secret', 'oauth_drive_service_account_key'} <= set(data)
+    assert not (fed_home / 'secrets').exists()
+    version = vault.current_version('secret', 'federation/sales')
+
+    second = ansible.playbook('provision.yml', *extra, env=env)
+    assert second.returncode == 0 and recap(second.stdout)['changed'] == 0, second.stdout[-3000:]
+    assert vault.current_version('secret', 'federation/sales') == version
+
+    report = tmp_path / 'report.json'
+    run = ansible.playbook('playbooks/monitor_credentials.yml', '-e', '{"monitor_credentials_departments": ["sales"]}',
+                           '-e', 'monitor_credentials_report=%s' % report, env=env)
+    assert run.returncode == 0, run.stdout[-3000:]
+    rows = {r['credential']: r for r in json.loads(report.read_text())['credentials']}
+    assert rows['crm']['status'] == 'ok' and rows['crm']['live_check']['ok'] is True
+    assert rows['drive']['status'] == 'ok' and 80 < rows['drive']['days_left'] <= 90
+    assert vault.root_token not in first.stdout + second.stdout + run.stdout
