@@ -17,11 +17,12 @@ import datetime
 import json
 import re
 import socket
+import threading
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote_plus, urlencode, urlsplit
 
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -73,12 +74,24 @@ class Response(object):
 
 
 class Http(object):
-    """A small JSON/form client over Ansible's open_url; answers every status, raises Unreachable."""
+    """A small JSON/form client over Ansible's urls.Request; answers every status, raises Unreachable.
 
-    def __init__(self, timeout=30, validate_certs=True, opener=None):
+    One TLS context serves every request: building one loads the CA bundle, which costs more than a
+    request on loopback.
+    """
+
+    def __init__(self, timeout=30, validate_certs=True, ca_path=None):
         self.timeout = timeout
         self.validate_certs = validate_certs
-        self._open = opener or open_url
+        self.ca_path = ca_path
+        self._context = None
+        self._lock = threading.Lock()
+
+    def _tls(self):
+        with self._lock:
+            if self._context is None:
+                self._context = make_context(cafile=self.ca_path, validate_certs=self.validate_certs)
+            return self._context
 
     def request(self, method, url, json_body=None, form=None, bearer=None, basic=None, headers=None):
         headers = dict({'Accept': 'application/json'}, **(headers or {}))
@@ -96,8 +109,9 @@ class Http(object):
             pair = '%s:%s' % (quote_plus(basic[0]), quote_plus(basic[1]))
             headers['Authorization'] = 'Basic %s' % base64.b64encode(pair.encode('utf-8')).decode('ascii')
         try:
-            resp = self._open(url, method=method, data=data, headers=headers, timeout=self.timeout,
-                              validate_certs=self.validate_certs, follow_redirects='none')
+            resp = Request().open(method, url, data=data, headers=headers, timeout=self.timeout,
+                                  validate_certs=self.validate_certs, follow_redirects='none',
+                                  context=self._tls())
             return Response(resp.getcode(), resp.read().decode('utf-8', 'replace'), resp.headers)
         except HTTPError as exc:
             try:

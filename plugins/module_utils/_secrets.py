@@ -28,7 +28,7 @@ import tempfile
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote
 
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -263,7 +263,7 @@ class HashiVaultKV2Store(object):
     METADATA_KEY = '_federation_metadata'
 
     def __init__(self, department, url, token, engine_mount_point='secret', path=None, namespace=None,
-                 validate_certs=True, ca_cert=None, timeout=30, opener=None):
+                 validate_certs=True, ca_cert=None, timeout=30):
         self.department = department
         self.url = (url or '').rstrip('/')
         self.token = token
@@ -273,7 +273,7 @@ class HashiVaultKV2Store(object):
         self.validate_certs = validate_certs
         self.ca_cert = ca_cert
         self.timeout = timeout
-        self._open = opener or open_url
+        self._context = None
 
     def describe(self):
         return "Vault %s (KV v2 mount '%s', path '%s')" % (self.url, self.mount, self.path)
@@ -293,9 +293,13 @@ class HashiVaultKV2Store(object):
         if body is not None:
             data = json.dumps(body)
             headers['Content-Type'] = 'application/json'
+        if self._context is None:
+            # Built once (urls.Request builds one per request otherwise): loading the CA bundle costs
+            # more than a request.
+            self._context = make_context(cafile=self.ca_cert, validate_certs=self.validate_certs)
         try:
-            response = self._open(url, method=method, data=data, headers=headers, timeout=self.timeout,
-                                  validate_certs=self.validate_certs, ca_path=self.ca_cert)
+            response = Request().open(method, url, data=data, headers=headers, timeout=self.timeout,
+                                      validate_certs=self.validate_certs, ca_path=self.ca_cert, context=self._context)
             raw = response.read()
             return response.getcode(), json.loads(raw) if raw else {}
         except HTTPError as exc:
