@@ -489,8 +489,10 @@ class ClientReconciler(object):
                                  "store holds none." % (client_name, self.department))
         after = public(answer) if answer is not None else dict(desired, client_id=stored_id)
         out.report['metadata'] = dict((k, after.get(k)) for k in sorted(desired) if k in after)
+        # The server's word on expiry first (0: never); else what the spec says; else what was recorded.
         secret_expiry = expires_at(answer.get('client_secret_expires_at')) if answer is not None else \
             (metadata.get(key) or {}).get('expires_at')
+        secret_expiry = secret_expiry or client.get('expires_at')
 
         record = dict(kind='oauth_client', provider='oidc', client_id=out.report['client_id'], client_name=client_name,
                       grant_types=list(client['grant_types']), scope=' '.join(client['scopes']),

@@ -128,3 +128,21 @@ def test_expiry_statuses_and_the_worst_first_table():
     lines = table(rows)
     assert lines[0].split() == ['DEPARTMENT', 'CREDENTIAL', 'KIND', 'STATUS', 'EXPIRES', 'DETAIL']
     assert 'EXPIRED' in lines[2] and 'old_key' in lines[2]
+
+
+class OneServer(object):
+    """A registrar that answers a registration the way oidc-provider does (secret never expires)."""
+
+    def register(self, name, metadata):
+        return dict(metadata, client_id='id-1', client_secret='s-1', client_secret_expires_at=0,
+                    registration_access_token='rat-1', registration_client_uri='https://as/reg/id-1')
+
+
+def test_the_spec_gives_the_expiry_when_the_server_does_not():
+    reconciler = ClientReconciler('finance', OneServer(), None, check_mode=False)
+    out = reconciler.oidc(oidc_client(expires_at='2030-01-31'), {}, {}, {'token_endpoint': 'https://as/token'})
+    assert out.report['expires_at'] == '2030-01-31'
+    assert out.metadata['oauth_crm_client_secret']['expires_at'] == '2030-01-31'
+    assert out.set == {'oauth_crm_client_id': 'id-1', 'oauth_crm_client_secret': 's-1',
+                       'oauth_crm_registration_access_token': 'rat-1', 'oauth_crm_registration_client_uri': 'https://as/reg/id-1'}
+    assert 's-1' not in str(out.report) and 'rat-1' not in str(out.report)

@@ -7,6 +7,7 @@ a JWT gateway token, and real OAuth clients whose secrets expire at a real autho
 from __future__ import annotations
 
 import json
+import stat
 import time
 
 import jwt
@@ -25,8 +26,8 @@ def iso(epoch):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
 
 
-def monitor(ansible, tmp_path, *extra):
-    report = tmp_path / 'report.json'
+def monitor(ansible, tmp_path, *extra, report=None):
+    report = report or tmp_path / 'report.json'
     run = ansible.playbook('playbooks/monitor_credentials.yml', '-e', 'monitor_credentials_report=%s' % report, *extra)
     data = json.loads(report.read_text()) if report.exists() else None
     return run, data
@@ -80,8 +81,14 @@ def test_expired_and_near_expiry_credentials_fail_the_monitor(ansible, platform_
     ansible.module('federation.platform.department_secrets', dict(
         department='legal', path=str(fed_home / 'secrets' / 'legal.yml'), values={'k': 'v-legal-1'},
         metadata={'k': {'expires_at': iso(now + 60 * DAY)}}))
-    run, report = monitor(ansible, tmp_path, '-e', '{"monitor_credentials_departments": ["legal"]}')
+    shared = tmp_path / 'shared'
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    run, report = monitor(ansible, tmp_path, '-e', '{"monitor_credentials_departments": ["legal"]}',
+                          report=shared / 'legal.json')
     assert run.returncode == 0, run.stdout[-3000:]
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755            # an existing folder keeps its mode
+    assert stat.S_IMODE((shared / 'legal.json').stat().st_mode) == 0o600
     assert report['needs_action'] is False and report['counts'] == {'ok': 1}
     assert 'nothing needs action' in run.stdout
 

@@ -38,6 +38,10 @@ def test_provision_registers_the_clients_and_reruns_without_change(ansible, plat
            'FEDERATION_OAUTH_INITIAL_ACCESS_TOKEN': oidc.initial_access_token}
     extra = ('-e', 'dept=sales', '-e', 'federation_departments_dir=%s' % specs)
 
+    predicted = ansible.playbook('provision.yml', *extra, '--check', env=env)
+    assert predicted.returncode == 0, predicted.stdout[-4000:]
+    assert recap(predicted.stdout)['changed'] > 0 and not (fed_home / 'secrets' / 'sales.yml').exists()
+
     first = ansible.playbook('provision.yml', *extra, env=env)
     assert first.returncode == 0, first.stdout[-4000:]
     assert 'OAuth clients at the authorization server, secrets in the vault - sales' in first.stdout
