@@ -103,6 +103,9 @@ class ActionModule(ActionBase):
         report = dict(generated_at=iso(now), within_days=args['within_days'], live_check=args['live_check'],
                       departments=summaries, credentials=rows, counts=counts, needs_action=bool(attention))
         lines = table(rows) if rows else ['(no credentials with an expiry, a live check or a consent to report)']
+        if attention:
+            todo = ['- %s/%s: %s' % (r['department'], r['credential'], r['action']) for r in attention if r.get('action')]
+            lines += ['', 'What to do:'] + todo
         result.update(
             changed=False,
             report=report,

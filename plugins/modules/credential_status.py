@@ -84,7 +84,7 @@ needs_action:
   returned: always
   type: bool
 table:
-  description: The report as lines of a fixed-width table, worst first.
+  description: The report as lines of a fixed-width table, worst first, followed by what to do about each credential that needs action.
   returned: always
   type: list
   elements: str
