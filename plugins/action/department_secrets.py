@@ -7,15 +7,17 @@ from __future__ import annotations
 import yaml
 
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.vault import AnsibleVaultError, VaultLib
+from ansible.parsing.vault import AnsibleVaultError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.federation.platform.plugins.module_utils._naming import validate_department_name
-from ansible_collections.federation.platform.plugins.module_utils._secrets import VaultFileStore, reconcile
+from ansible_collections.federation.platform.plugins.module_utils._secrets import (
+    StoreConflict, StoreError, merge_metadata, reconcile, update)
+from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import open_store, store_argument_spec
 
 
 class ActionModule(ActionBase):
-    """Keep a department's secrets in its ansible-vault encrypted file, on the controller."""
+    """Keep a department's secrets in its store (ansible-vault file or HashiCorp Vault), on the controller."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -25,15 +27,16 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         # Whatever happens below, the result carries secret values: never display it.
         result['_ansible_no_log'] = True
-        validation, args = self.validate_argument_spec(argument_spec=dict(
+        spec = store_argument_spec()
+        spec.update(
             department=dict(type='str', required=True),
-            path=dict(type='path', required=True),
             generate=dict(type='dict', default={}),
             values=dict(type='dict', default={}, no_log=True),
+            metadata=dict(type='dict', default={}),
             rotate=dict(type='list', elements='str', default=[]),
-            vault_id=dict(type='str'),
             fact_name=dict(type='str', default='federation_secrets'),
-        ))
+        )
+        validation, args = self.validate_argument_spec(argument_spec=spec)
         department = str(args['department'])
         try:
             validate_department_name(department)
@@ -51,54 +54,56 @@ class ActionModule(ActionBase):
         if unknown:
             raise AnsibleActionFail("Department '%s': cannot rotate %s, which %s not generated secrets"
                                     % (department, ', '.join(unknown), 'is' if len(unknown) == 1 else 'are'))
+        metadata_changes = {}
+        for name, entry in args['metadata'].items():
+            if entry is not None and not isinstance(entry, dict):
+                raise AnsibleActionFail("Department '%s': metadata of secret '%s' must be a mapping (for example "
+                                        "{expires_at: '2030-01-31T00:00:00Z'}) or null to remove it" % (department, name))
+            metadata_changes[str(name)] = entry
+        values = {str(k): (None if v is None else str(v)) for k, v in args['values'].items()}
 
-        store = VaultFileStore(args['path'], department, *self._vault(args['vault_id']), vault_id=args['vault_id'])
-        store.lock()
+        store = open_store(self._loader, args, department)
+        where = store.describe()
+        outcome = {}
+
+        def change(snapshot):
+            new, generated, updated = reconcile(snapshot.secrets, generate, values, set(args['rotate']))
+            metadata = merge_metadata(snapshot.metadata, metadata_changes)
+            outcome.update(generated=generated, updated=updated, metadata_changed=metadata != snapshot.metadata,
+                           new=new, metadata=metadata)
+            if not (generated or updated or outcome['metadata_changed']):
+                return None
+            return new, metadata
+
         try:
-            try:
-                current = store.read(yaml.safe_load)
-            except (AnsibleVaultError, ValueError) as exc:
-                raise AnsibleActionFail("Failed to read the secrets of department '%s' from %s: %s. Check the vault "
-                                        "password; the file was left as it is." % (department, args['path'], exc))
-            values = {str(k): (None if v is None else str(v)) for k, v in args['values'].items()}
-            new, generated, updated = reconcile(current, generate, values, set(args['rotate']))
-            changed = bool(generated or updated)
-            if changed and not self._task.check_mode:
-                try:
-                    store.write(new, lambda doc: yaml.safe_dump(doc, default_flow_style=False))
-                except (OSError, yaml.YAMLError) as exc:
-                    raise AnsibleActionFail("Failed to write the secrets of department '%s' to %s: %s. The previous "
-                                            "file, if any, is unchanged." % (department, args['path'], exc))
-        finally:
-            store.unlock()
+            before, saved, dummy = update(store, change, write=not self._task.check_mode)
+        except (AnsibleVaultError, ValueError) as exc:
+            raise AnsibleActionFail("Failed to read the secrets of department '%s' from %s: %s. Check the vault "
+                                    "password; the file was left as it is." % (department, where, exc))
+        except StoreConflict as exc:
+            raise AnsibleActionFail("Failed to write the secrets of department '%s' to %s: %s, again and again. "
+                                    "Another run keeps writing them; try again." % (department, where, exc))
+        except StoreError as exc:
+            raise AnsibleActionFail(str(exc))
+        except (OSError, yaml.YAMLError) as exc:
+            raise AnsibleActionFail("Failed to write the secrets of department '%s' to %s: %s. The previous "
+                                    "file, if any, is unchanged." % (department, where, exc))
 
+        generated, updated = outcome['generated'], outcome['updated']
+        changed = saved is not None
+        new = outcome['new']
         result.update(
             changed=changed,
-            path=args['path'],
+            backend=args['backend'],
+            path=where,
             generated=generated,
             updated=updated,
             ansible_facts={args['fact_name']: new},
             msg="secrets of department '%s': %s" % (
-                department, ', '.join(['generated ' + n for n in generated] + ['stored ' + n for n in updated]) or 'unchanged'),
+                department, ', '.join(['generated ' + n for n in generated] + ['stored ' + n for n in updated]
+                                      + (['metadata updated'] if outcome['metadata_changed'] else [])) or 'unchanged'),
         )
         if self._task.diff:
-            result['diff'] = dict(before={'secrets': sorted(current)}, after={'secrets': sorted(new)},
-                                  before_header=args['path'], after_header=args['path'])
+            result['diff'] = dict(before={'secrets': sorted(before.secrets)}, after={'secrets': sorted(new)},
+                                  before_header=where, after_header=where)
         return result
-
-    def _vault(self, vault_id):
-        """The VaultLib of this run and the secret to encrypt with (from --vault-id / vault_password_file)."""
-        secrets = list(getattr(getattr(self._loader, '_vault', None), 'secrets', None) or [])
-        if not secrets:
-            raise AnsibleActionFail(
-                'No vault password is configured, so department secrets cannot be encrypted: set '
-                'FEDERATION_VAULT_PASSWORD or FEDERATION_VAULT_PASSWORD_FILE (read by scripts/vault-password), '
-                'or pass --vault-password-file.')
-        chosen = None
-        for sid, secret in secrets:
-            if vault_id is None or sid == vault_id:
-                chosen = secret
-                break
-        if chosen is None:
-            raise AnsibleActionFail("No vault password with vault id '%s' is configured." % vault_id)
-        return VaultLib(secrets), chosen

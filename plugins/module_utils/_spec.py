@@ -12,12 +12,25 @@ and all problems of a spec are reported together so one edit fixes them all.
 from __future__ import annotations
 
 import copy
+import datetime
 import re
 
 from ansible_collections.federation.platform.plugins.module_utils._naming import department_name_error
 
 TARGETS = ('vps', 'railway')
 TOOLS = ('log_call', 'ask_department')
+OAUTH_PROVIDERS = ('oidc', 'google_service_account', 'google_oauth')
+OAUTH_GRANT_TYPES = ('client_credentials', 'authorization_code', 'refresh_token')
+# One OAuth client a department's tools need; name and provider say which, the rest how.
+OAUTH_CLIENT_DEFAULTS = {
+    'name': None,                  # 1-40 of a-z 0-9 _, starting with a letter; names its secrets oauth_<name>_*
+    'provider': 'oidc',            # oidc (RFC 7591 registration) | google_service_account | google_oauth
+    'scopes': [],
+    'grant_types': None,           # oidc: defaults to [client_credentials]
+    'subject': None,               # google_service_account: the Workspace user it acts as (domain-wide delegation)
+    'max_age_days': None,          # google_service_account: days after import that the key is due for rotation
+    'expires_at': None,            # when the credential expires, if the provider does not say (YYYY-MM-DD)
+}
 
 DEFAULTS = {
     'display_name': None,          # defaults to the name, title-cased
@@ -26,9 +39,14 @@ DEFAULTS = {
     'callers': [],                 # departments allowed to call this one through the gateway
     'rate_limit': {'requests': 60, 'per_seconds': 60},
     'resources': {'memory': '1g', 'cpus': 1.0},
+    'oauth_clients': [],           # the OAuth clients its tools need (see OAUTH_CLIENT_DEFAULTS)
 }
 
 _MEMORY_RE = re.compile(r'^[1-9][0-9]{0,5}[kmg]$')
+_CLIENT_NAME_RE = re.compile(r'^[a-z][a-z0-9_]{0,39}$')
+_SCOPE_RE = re.compile(r'^[\x21\x23-\x5b\x5d-\x7e]+$')   # RFC 6749 scope-token
+_EMAIL_RE = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
+_DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?$')
 
 
 class SpecError(ValueError):
@@ -123,6 +141,74 @@ def normalize_spec(department, raw, default_target='vps'):
             problems.append("field 'resources.cpus' must be a number above 0 and at most 64")
         spec['resources'] = merged
 
+    clients = spec['oauth_clients']
+    if clients is None:
+        clients = []
+    if not isinstance(clients, list):
+        problems.append("field 'oauth_clients' must be a list of clients, each a mapping with at least 'name'")
+        spec['oauth_clients'] = []
+    else:
+        spec['oauth_clients'] = [_oauth_client(index, client, problems) for index, client in enumerate(clients)]
+        names = [c['name'] for c in spec['oauth_clients'] if c]
+        for name in sorted(set(n for n in names if names.count(n) > 1)):
+            problems.append("field 'oauth_clients' lists client %r twice: names must be unique" % name)
+        spec['oauth_clients'] = [c for c in spec['oauth_clients'] if c]
+
     if problems:
         raise SpecError(department, problems)
     return spec
+
+
+def _oauth_client(index, raw, problems):
+    """One normalised OAuth client, or None (with problems recorded) when it is not a mapping."""
+    where = "field 'oauth_clients[%d]'" % index
+    if not isinstance(raw, dict):
+        problems.append("%s must be a mapping such as {name: crm, provider: oidc, scopes: [calls:read]}" % where)
+        return None
+    for key in sorted(raw, key=str):
+        if key not in OAUTH_CLIENT_DEFAULTS:
+            problems.append('%s has unknown key %r (known keys: %s)' % (where, key, ', '.join(sorted(OAUTH_CLIENT_DEFAULTS))))
+    client = copy.deepcopy(OAUTH_CLIENT_DEFAULTS)
+    client.update({k: copy.deepcopy(v) for k, v in raw.items() if k in OAUTH_CLIENT_DEFAULTS})
+    name = client['name']
+    if not isinstance(name, str) or not _CLIENT_NAME_RE.match(name):
+        problems.append("%s.name must be 1-40 lowercase letters, digits and underscores, starting with a letter "
+                        "(it names the client's secrets, oauth_<name>_*), got %r" % (where, name))
+        name = None
+    else:
+        where = "field 'oauth_clients' client %r" % name
+    provider = client['provider']
+    if provider not in OAUTH_PROVIDERS:
+        problems.append('%s: provider %r is unknown: use one of %s' % (where, provider, ', '.join(OAUTH_PROVIDERS)))
+    scopes = client['scopes']
+    if not isinstance(scopes, list) or not all(isinstance(x, str) and _SCOPE_RE.match(x) for x in scopes):
+        problems.append('%s: scopes must be a list of scope names without spaces or quotes, such as [calls:read]' % where)
+    elif len(set(scopes)) != len(scopes):
+        problems.append('%s: scopes lists a scope twice' % where)
+    grants = client['grant_types']
+    if grants is None:
+        client['grant_types'] = ['client_credentials'] if provider == 'oidc' else []
+    elif provider != 'oidc':
+        problems.append('%s: grant_types applies to provider oidc only; remove it' % where)
+    elif not isinstance(grants, list) or not grants or not all(g in OAUTH_GRANT_TYPES for g in grants):
+        problems.append('%s: grant_types must be a non-empty list of %s' % (where, ', '.join(OAUTH_GRANT_TYPES)))
+    subject = client['subject']
+    if subject is not None:
+        if provider != 'google_service_account':
+            problems.append('%s: subject applies to provider google_service_account only; remove it' % where)
+        elif not isinstance(subject, str) or not _EMAIL_RE.match(subject):
+            problems.append('%s: subject must be the e-mail address of the Workspace user to act as' % where)
+    age = client['max_age_days']
+    if age is not None:
+        if provider != 'google_service_account':
+            problems.append('%s: max_age_days applies to provider google_service_account only; remove it' % where)
+        elif not _is_int(age) or not 0 < age <= 3650:
+            problems.append('%s: max_age_days must be a whole number from 1 to 3650' % where)
+    expiry = client['expires_at']
+    if isinstance(expiry, datetime.datetime):
+        client['expires_at'] = expiry.strftime('%Y-%m-%dT%H:%M:%SZ')
+    elif isinstance(expiry, datetime.date):
+        client['expires_at'] = expiry.isoformat()
+    elif expiry is not None and (not isinstance(expiry, str) or not _DATE_RE.match(expiry)):
+        problems.append('%s: expires_at must be a date such as 2030-01-31 or 2030-01-31T00:00:00Z' % where)
+    return client if name else None

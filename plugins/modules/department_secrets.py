@@ -10,15 +10,20 @@ module: department_secrets
 short_description: Generate a department's secrets once and keep them encrypted
 version_added: 0.1.0
 description:
-  - Runs on the controller. Keeps one ansible-vault encrypted YAML file per department, encrypted with the
-    vault password of the run (C(--vault-id), C(--vault-password-file) or C(vault_password_file) in C(ansible.cfg)).
+  - Runs on the controller. Keeps the department's secrets in its store - by default one ansible-vault encrypted
+    YAML file per department, encrypted with the vault password of the run (C(--vault-id),
+    C(--vault-password-file) or C(vault_password_file) in C(ansible.cfg)); or HashiCorp Vault KV version 2
+    (O(backend=hashi_vault)).
   - Generates every secret named in O(generate) that the file does not hold yet and keeps the ones it holds,
     so a re-run never rotates a password by accident. O(rotate) generates named secrets anew.
-  - Stores values obtained elsewhere (an API key returned by a server, say) through O(values).
+  - Stores values obtained elsewhere (an API key returned by a server, say) through O(values), and what is known
+    about them (when they expire, say) through O(metadata).
   - Sets the fact named by O(fact_name) to the full mapping of secrets. The task result is always hidden
     as if C(no_log) were set, since it carries secret values.
 author:
   - Federation platform team (@federation)
+extends_documentation_fragment:
+  - federation.platform.secret_store
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -33,10 +38,6 @@ options:
     description: The department the secrets belong to.
     type: str
     required: true
-  path:
-    description: The encrypted secrets file. Its folder is created with mode 0700, the file with mode 0600.
-    type: path
-    required: true
   generate:
     description:
       - Secrets that must exist, as a mapping of name to options (C(length), default 32, from 8 to 256).
@@ -47,14 +48,19 @@ options:
     description: Secrets to store as given. A V(null) value is ignored.
     type: dict
     default: {}
+  metadata:
+    description:
+      - What is known about secrets, as secret name to a mapping that is merged into the stored one (a V(null)
+        field removes that field, a V(null) mapping removes the entry). Not secret; kept beside the secrets.
+      - C(expires_at) (ISO 8601 UTC, such as V(2030-01-31T00:00:00Z)) makes C(federation.platform.credential_status)
+        report the secret when it is expired or about to be.
+    type: dict
+    default: {}
   rotate:
     description: Names from O(generate) to generate anew.
     type: list
     elements: str
     default: []
-  vault_id:
-    description: The vault id to encrypt with, when the run has several vault passwords.
-    type: str
   fact_name:
     description: The fact that receives the mapping of secrets.
     type: str
@@ -70,17 +76,34 @@ EXAMPLES = r'''
       postgres_password: {}
       n8n_encryption_key: {length: 48}
 
-- name: Keep the API key n8n returned
+- name: Keep the API key n8n returned, and when it expires
   federation.platform.department_secrets:
     department: finance
     path: "{{ federation_home }}/secrets/finance.yml"
     values:
       n8n_api_key: "{{ bootstrap.api_key }}"
+    metadata:
+      n8n_api_key:
+        expires_at: "2030-01-31T00:00:00Z"
+
+- name: The same secrets in HashiCorp Vault (VAULT_ADDR and VAULT_TOKEN from the environment)
+  federation.platform.department_secrets:
+    department: finance
+    backend: hashi_vault
+    hashi_vault:
+      engine_mount_point: secret
+    generate:
+      postgres_password: {}
 '''
 
 RETURN = r'''
+backend:
+  description: The secrets backend used.
+  returned: always
+  type: str
+  sample: file
 path:
-  description: The secrets file.
+  description: Where the secrets are, the file or the Vault secret (never a secret value).
   returned: always
   type: str
 generated:

@@ -51,6 +51,10 @@ notes:
   - "Spec fields: C(display_name), C(target) (V(vps) or V(railway)), C(tools) (V(log_call), V(ask_department)),
     C(callers) (departments allowed to call this one), C(rate_limit) (C(requests), C(per_seconds)),
     C(resources) (C(memory), C(cpus))."
+  - "C(oauth_clients): the OAuth clients the department's tools need, each C(name) (1-40 of a-z, 0-9, _),
+    C(provider) (V(oidc), the default, V(google_service_account) or V(google_oauth)), C(scopes), and
+    C(grant_types) (V(oidc)), C(subject) and C(max_age_days) (V(google_service_account)), C(expires_at).
+    See C(federation.platform.oauth_client)."
 '''
 
 EXAMPLES = r'''

@@ -8,6 +8,7 @@ def test_defaults_fill_a_missing_spec():
     assert spec == {
         'display_name': 'Field Ops', 'target': 'vps', 'tools': ['log_call'], 'callers': [],
         'rate_limit': {'requests': 60, 'per_seconds': 60}, 'resources': {'memory': '1g', 'cpus': 1.0},
+        'oauth_clients': [],
     }
 
 
@@ -50,3 +51,45 @@ def test_every_problem_is_reported_at_once():
 def test_a_spec_that_is_not_a_mapping():
     with pytest.raises(SpecError, match='must be a mapping of fields, got list'):
         normalize_spec('finance', ['target', 'vps'])
+
+
+def test_oauth_clients_get_their_defaults():
+    import datetime
+    spec = normalize_spec('finance', {'oauth_clients': [
+        {'name': 'crm', 'scopes': ['calls:read']},
+        {'name': 'drive', 'provider': 'google_service_account', 'subject': 'bot@example.com', 'max_age_days': 90},
+        {'name': 'calendar', 'provider': 'google_oauth', 'expires_at': datetime.date(2030, 1, 31)},
+    ]})
+    crm, drive, calendar = spec['oauth_clients']
+    assert crm == {'name': 'crm', 'provider': 'oidc', 'scopes': ['calls:read'], 'grant_types': ['client_credentials'],
+                   'subject': None, 'max_age_days': None, 'expires_at': None}
+    assert drive['grant_types'] == [] and drive['subject'] == 'bot@example.com' and drive['max_age_days'] == 90
+    assert calendar['expires_at'] == '2030-01-31'  # YAML dates become text the registry can store as JSON
+    assert normalize_spec('finance', {'oauth_clients': None})['oauth_clients'] == []
+
+
+@pytest.mark.parametrize('clients, fragment', [
+    ('crm', "field 'oauth_clients' must be a list"),
+    (['crm'], "field 'oauth_clients[0]' must be a mapping"),
+    ([{'scopes': []}], "field 'oauth_clients[0]'.name must be 1-40 lowercase letters"),
+    ([{'name': 'CRM'}], "got 'CRM'"),
+    ([{'name': 'crm'}, {'name': 'crm'}], "lists client 'crm' twice"),
+    ([{'name': 'crm', 'scope': 'x'}], "has unknown key 'scope'"),
+    ([{'name': 'crm', 'provider': 'okta'}], "provider 'okta' is unknown: use one of oidc, google_service_account"),
+    ([{'name': 'crm', 'scopes': ['a b']}], 'scopes must be a list of scope names without spaces'),
+    ([{'name': 'crm', 'scopes': ['a', 'a']}], 'scopes lists a scope twice'),
+    ([{'name': 'crm', 'grant_types': ['password']}], 'grant_types must be a non-empty list of client_credentials'),
+    ([{'name': 'crm', 'grant_types': []}], 'grant_types must be a non-empty list'),
+    ([{'name': 'g', 'provider': 'google_oauth', 'grant_types': ['client_credentials']}],
+     "client 'g': grant_types applies to provider oidc only"),
+    ([{'name': 'crm', 'subject': 'a@b.com'}], 'subject applies to provider google_service_account only'),
+    ([{'name': 'sa', 'provider': 'google_service_account', 'subject': 'nobody'}], 'subject must be the e-mail address'),
+    ([{'name': 'sa', 'provider': 'google_service_account', 'max_age_days': 0}], 'max_age_days must be a whole number'),
+    ([{'name': 'crm', 'max_age_days': 30}], 'max_age_days applies to provider google_service_account only'),
+    ([{'name': 'crm', 'expires_at': 'next week'}], 'expires_at must be a date such as 2030-01-31'),
+])
+def test_bad_oauth_clients_are_named_with_the_fix(clients, fragment):
+    with pytest.raises(SpecError) as exc:
+        normalize_spec('finance', {'oauth_clients': clients})
+    assert str(exc.value).startswith("Invalid spec for department 'finance': ")
+    assert fragment in str(exc.value)
