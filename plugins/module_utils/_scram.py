@@ -34,10 +34,10 @@ def _saslprep(password):
         return password.encode('utf-8')
     mapped = []
     for char in password:
-        if stringprep.in_table_b1(char):
-            continue  # commonly mapped to nothing
         if stringprep.in_table_c12(char):
-            char = ' '  # non-ASCII space
+            char = ' '  # non-ASCII space (checked first, as PostgreSQL does: U+200B is in both tables)
+        elif stringprep.in_table_b1(char):
+            continue  # commonly mapped to nothing
         mapped.append(char)
     text = unicodedata.normalize('NFKC', ''.join(mapped))
     if not text:

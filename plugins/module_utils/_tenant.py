@@ -336,6 +336,8 @@ class Tenant(object):
         self.dbname = None
         self.pending_database = []  # statements that must run outside the transaction (CREATE DATABASE)
         self.committed = False  # set once a step of a removal was committed
+        self._migrations_table = False
+        self._authid_readable = None
 
     # -- session ---------------------------------------------------------------------------------------------
 
@@ -361,9 +363,11 @@ class Tenant(object):
         return row
 
     def _password_matches(self, role, password, can_login=True):
-        readable = self.db.row("SELECT pg_catalog.has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS ok",
-                               what='check access to pg_authid')['ok']
-        if readable:
+        if self._authid_readable is None:
+            self._authid_readable = self.db.row(
+                "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS ok",
+                what='check access to pg_authid')['ok']
+        if self._authid_readable:
             stored = self.db.row('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = %s', (role,),
                                  what="read the password verifier of role '%s'" % role)
             return password_matches(stored and stored['rolpassword'], password, role)
@@ -379,41 +383,38 @@ class Tenant(object):
             return False
 
     def read_schema(self, name):
-        row = self.db.row('SELECT n.nspowner::regrole::text AS owner FROM pg_catalog.pg_namespace n WHERE n.nspname = %s',
-                          (name,), what="read schema '%s'" % name)
-        if row is None:
-            return None
-        row['grants'] = self._acl(
-            'SELECT coalesce(g.rolname::text, \'PUBLIC\') AS grantee, x.privilege_type AS privilege '
-            'FROM pg_catalog.pg_namespace n CROSS JOIN LATERAL '
-            "pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) x "
-            'LEFT JOIN pg_catalog.pg_roles g ON g.oid = x.grantee WHERE n.nspname = %s AND x.grantee <> n.nspowner',
-            (name,), "read the grants on schema '%s'" % name)
-        return row
+        """{'owner', 'grants': {grantee: {privileges}}} of a schema (owner excluded), or None; one query."""
+        return self._read_owned(
+            'SELECT n.nspowner::regrole::text AS owner, ARRAY(SELECT coalesce(g.rolname::text, \'PUBLIC\') || \':\' || '
+            'x.privilege_type FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault(\'n\', n.nspowner))) x '
+            'LEFT JOIN pg_catalog.pg_roles g ON g.oid = x.grantee WHERE x.grantee <> n.nspowner) AS grants '
+            'FROM pg_catalog.pg_namespace n WHERE n.nspname = %s', name, "read schema '%s'" % name)
 
     def read_database(self, name):
-        row = self.db.row('SELECT d.datdba::regrole::text AS owner FROM pg_catalog.pg_database d WHERE d.datname = %s',
-                          (name,), what="read database '%s'" % name)
+        """{'owner', 'grants': {grantee: {privileges}}} of a database (owner excluded), or None; one query."""
+        return self._read_owned(
+            'SELECT d.datdba::regrole::text AS owner, ARRAY(SELECT coalesce(g.rolname::text, \'PUBLIC\') || \':\' || '
+            'x.privilege_type FROM pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault(\'d\', d.datdba))) x '
+            'LEFT JOIN pg_catalog.pg_roles g ON g.oid = x.grantee WHERE x.grantee <> d.datdba) AS grants '
+            'FROM pg_catalog.pg_database d WHERE d.datname = %s', name, "read database '%s'" % name)
+
+    def _read_owned(self, query, name, what):
+        row = self.db.row(query, (name,), what=what)
         if row is None:
             return None
-        row['grants'] = self._acl(
-            'SELECT coalesce(g.rolname::text, \'PUBLIC\') AS grantee, x.privilege_type AS privilege '
-            'FROM pg_catalog.pg_database d CROSS JOIN LATERAL '
-            "pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) x "
-            'LEFT JOIN pg_catalog.pg_roles g ON g.oid = x.grantee WHERE d.datname = %s AND x.grantee <> d.datdba',
-            (name,), "read the grants on database '%s'" % name)
-        return row
-
-    def _acl(self, query, params, what):
         grants = {}
-        for row in self.db.rows(query, params, what=what):
-            grants.setdefault(row['grantee'], set()).add(row['privilege'])
-        return grants
+        for item in row['grants']:
+            grantee, privilege = item.rsplit(':', 1)
+            grants.setdefault(grantee, set()).add(privilege)
+        return dict(owner=row['owner'], grants=grants)
 
     def read_migrations(self, scope):
-        if not self.db.row('SELECT to_regclass(%s) IS NOT NULL AS ok', ('%s.%s' % (SHARED_SCHEMA, MIGRATIONS_TABLE),),
-                           what='look up the migrations table')['ok']:
-            return []
+        if not self._migrations_table:  # once it exists it stays for the rest of the transaction
+            self._migrations_table = self.db.row(
+                'SELECT to_regclass(%s) IS NOT NULL AS ok', ('%s.%s' % (SHARED_SCHEMA, MIGRATIONS_TABLE),),
+                what='look up the migrations table')['ok']
+            if not self._migrations_table:
+                return []
         return self.db.rows(
             sql.SQL('SELECT version, checksum, applied_at FROM {}.{} WHERE scope = %s').format(
                 _i(SHARED_SCHEMA), _i(MIGRATIONS_TABLE)), (scope,), what="read the migrations of '%s'" % scope)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.integration.tenant.conftest import login, superuser_rows
+from tests.integration.tenant.conftest import connect, login, superuser_rows
 
 SHARED = ('call_log', 'conversations', 'messages', 'tool_invocations')
 MARKERS = ('HR-SECRET', 'dept_hr')
@@ -46,20 +46,21 @@ def seed(db):
 
 def fingerprint(db):
     """hr's rows, hr's schema and its objects, hr's role: anything an attempt could have changed."""
-    parts = []
-    for table in SHARED:
-        parts += superuser_rows(db, "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                                    "FROM federation.%s t WHERE tenant = 'dept_hr'" % table)
-    parts += superuser_rows(db, "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM dept_hr.salaries t")
-    parts += superuser_rows(db, "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM dept_hr.settings t")
-    parts += superuser_rows(db, "SELECT nspowner::regrole::text, nspacl::text FROM pg_namespace WHERE nspname = 'dept_hr'")
-    parts += superuser_rows(db, "SELECT string_agg(relname || ':' || relowner::regrole::text || ':' || coalesce(relacl::text, ''), ',' "
-                                "ORDER BY relname) FROM pg_class WHERE relnamespace = 'dept_hr'::regnamespace")
-    parts += superuser_rows(db, "SELECT rolpassword, rolcanlogin, rolbypassrls, rolsuper FROM pg_authid WHERE rolname = 'dept_hr'")
-    parts += superuser_rows(db, "SELECT string_agg(member::regrole::text || '>' || roleid::regrole::text, ',' ORDER BY 1) "
-                                "FROM pg_auth_members WHERE roleid = 'dept_hr'::regrole OR member = 'dept_hr'::regrole")
-    parts += superuser_rows(db, "SELECT count(*) FROM pg_policy")
-    return parts
+    queries = ["SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM federation.%s t "
+               "WHERE tenant = 'dept_hr'" % table for table in SHARED]
+    queries += [
+        "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM dept_hr.salaries t",
+        "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM dept_hr.settings t",
+        "SELECT nspowner::regrole::text, nspacl::text FROM pg_namespace WHERE nspname = 'dept_hr'",
+        "SELECT string_agg(relname || ':' || relowner::regrole::text || ':' || coalesce(relacl::text, ''), ',' ORDER BY relname) "
+        "FROM pg_class WHERE relnamespace = 'dept_hr'::regnamespace",
+        "SELECT rolpassword, rolcanlogin, rolbypassrls, rolsuper FROM pg_authid WHERE rolname = 'dept_hr'",
+        "SELECT string_agg(member::regrole::text || '>' || roleid::regrole::text, ',' ORDER BY 1) FROM pg_auth_members "
+        "WHERE roleid = 'dept_hr'::regrole OR member = 'dept_hr'::regrole",
+        'SELECT count(*) FROM pg_policy',
+    ]
+    with connect(db, autocommit=True) as conn:
+        return [conn.execute(query).fetchall() for query in queries]
 
 
 def attempts(ids):
