@@ -351,16 +351,17 @@ class Tenant(object):
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def read_role(self, name):
-        row = self.db.row(
+    def read_role(self, name, members=True):
+        """Attributes and memberships of a role (``members=False`` for the group: its members are the tenants)."""
+        return self.db.row(sql.SQL(
             'SELECT r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin, r.rolreplication, '
             'r.rolbypassrls, r.rolconnlimit, (r.rolvaliduntil IS NULL OR r.rolvaliduntil = \'infinity\') AS valid_forever, '
             'ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid '
-            '      WHERE m.member = r.oid ORDER BY 1) AS member_of, '
-            'ARRAY(SELECT u.rolname::text FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles u ON u.oid = m.member '
-            '      WHERE m.roleid = r.oid ORDER BY 1) AS members '
-            'FROM pg_catalog.pg_roles r WHERE r.rolname = %s', (name,), what="read role '%s'" % name)
-        return row
+            '      WHERE m.member = r.oid ORDER BY 1) AS member_of, {} AS members '
+            'FROM pg_catalog.pg_roles r WHERE r.rolname = %s').format(
+                sql.SQL('ARRAY(SELECT u.rolname::text FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles u '
+                        'ON u.oid = m.member WHERE m.roleid = r.oid ORDER BY 1)') if members else sql.SQL("'{}'::text[]")),
+            (name,), what="read role '%s'" % name)
 
     def _password_matches(self, role, password, can_login=True):
         if self._authid_readable is None:
@@ -473,7 +474,7 @@ class Tenant(object):
 
     def _platform_drift(self):
         """Whether anything of the shared schema, the group or the database grants differs (reads only)."""
-        group = self.read_role(TENANTS_GROUP)
+        group = self.read_role(TENANTS_GROUP, members=False)
         if group is None or _attribute_changes(group, GROUP_ATTRIBUTES) or group['member_of']:
             return True
         if '0001_shared_tables' not in {m['version'] for m in self.read_migrations(PLATFORM_SCOPE)}:
@@ -481,7 +482,7 @@ class Tenant(object):
         return bool(self._shared_security_changes()) or bool(self._database_grant_changes())
 
     def _ensure_group(self):
-        group = self.read_role(TENANTS_GROUP)
+        group = self.read_role(TENANTS_GROUP, members=False)
         if group is None:
             self.db.execute(sql.SQL('CREATE ROLE {} WITH {}').format(_i(TENANTS_GROUP), _attributes_sql(GROUP_ATTRIBUTES)),
                             what="create the tenants' group role '%s'" % TENANTS_GROUP)
@@ -979,8 +980,8 @@ def backup_tenant(tenant, params, pg_dump, backup_dir):
                 out.write(sql.SQL('COPY {} ({}) FROM stdin;\n').format(target, cols).as_string(db.conn).encode('utf-8'))
                 try:
                     with db.conn.cursor() as cur:
-                        with cur.copy(sql.SQL('COPY (SELECT {} FROM {} WHERE {} = {} ORDER BY 1, 2) TO STDOUT').format(
-                                cols, target, _i(key), sql.Literal(tenant.role if as_tenant else tenant.schema))) as copy:
+                        with cur.copy(sql.SQL('COPY (SELECT {} FROM {} WHERE {} = %s ORDER BY 1, 2) TO STDOUT').format(
+                                cols, target, _i(key)), (tenant.role if as_tenant else tenant.schema,)) as copy:
                             for data in copy:
                                 out.write(bytes(data))
                 except psycopg.Error as exc:

@@ -120,10 +120,8 @@ notes:
     so that nothing the tenant placed in its schema ever runs with the admin's rights; this is not a sandbox for
     their author.
   - Templates may interpolate the validated department names only; free text must never be rendered into SQL.
-seealso:
-  - name: Tenant database decisions
-    description: Isolation model, migrations, backups and measurements (docs/tenant-database.md in the collection).
-    link: https://example.invalid/federation/platform/docs/tenant-database.md
+  - The isolation model, the migrations, the backups and what was measured are described in
+    C(docs/tenant-database.md) of the collection.
 '''
 
 EXAMPLES = r'''

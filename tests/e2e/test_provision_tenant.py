@@ -8,14 +8,16 @@ import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.helpers import recap
-from tests.integration.tenant.conftest import catalog, connect, remove_departments, superuser_rows
+from tests.integration.tenant.conftest import catalog, connect, leftover_names, remove_departments, superuser_rows
 
 
 @pytest.fixture
 def clean_cluster(platform_db):
-    remove_departments(platform_db)
+    """No finance role or n8n database left in the cluster by an earlier test, nor after this one."""
+    before = leftover_names(platform_db)
+    remove_departments(platform_db, before)
     yield platform_db
-    remove_departments(platform_db)
+    remove_departments(platform_db, before)
 
 
 def secrets_of(home, department):

@@ -41,9 +41,17 @@ def leftover_names(db):
     return roles, databases
 
 
-def remove_departments(db):
-    """Remove every department role and n8n database of the cluster (they are cluster-wide)."""
+# The departments these tests provision (the end-to-end suites provision some of them too).
+DEPARTMENTS = ('finance', 'hr', 'legal', 'field_ops')
+
+
+def remove_departments(db, keep=(set(), set())):
+    """Remove the roles and n8n databases of DEPARTMENTS, and any department role or n8n database not in
+    ``keep`` (what existed before the test): role names are cluster-wide and outlive the test's database."""
     roles, databases = leftover_names(db)
+    ours = {'%s_%s' % (prefix, d) for prefix in ('dept', 'n8n') for d in DEPARTMENTS}
+    roles = {r for r in roles if r in ours or r not in keep[0]}
+    databases = {d for d in databases if d in ours or d not in keep[1]}
     with connect(db, 'postgres', autocommit=True) as conn:
         for name in sorted(databases):
             conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
@@ -59,10 +67,11 @@ def remove_departments(db):
 
 @pytest.fixture
 def tenant_db(platform_db):
-    """The test's platform database, in a cluster without department roles before and after the test."""
-    remove_departments(platform_db)
+    """The test's platform database, in a cluster without these tests' department roles before and after."""
+    before = leftover_names(platform_db)
+    remove_departments(platform_db, before)
     yield platform_db
-    remove_departments(platform_db)
+    remove_departments(platform_db, before)
 
 
 class TenantModule(object):
