@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import io
 import json
+from unittest import mock
 import os
 import subprocess
 import sys
@@ -57,13 +58,14 @@ def rendered_migrations(name):
 
 def run_module(args):
     """The module's main() with ``args``, in this process; returns its result."""
+    from ansible.module_utils import _internal
     from ansible.module_utils.common import warnings
     from ansible.module_utils.testing import patch_module_args
     from ansible_collections.federation.platform.plugins.modules import pg_tenant_schema
 
     warnings._global_warnings.clear()  # pylint: disable=protected-access
     out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out):
+    with patch_module_args(args), contextlib.redirect_stdout(out), mock.patch.object(_internal, 'is_controller', False):
         try:
             pg_tenant_schema.main()
         except SystemExit:

@@ -78,6 +78,12 @@ ADMIN_HINT = ('The platform admin (login_user) must be a superuser, or have CREA
               'and own the platform database.')
 
 
+def _advice(error):
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return ADMIN_HINT
+    return 'Fix the cause and run again: the call converges from where it stopped.'
+
+
 class TenantError(Exception):
     """Refused before or instead of a change; the message names the department and the fix."""
 
@@ -293,16 +299,24 @@ def _expected_column_acl():
 
 
 class TenantDatabase(Database):
-    """Database with statements bound on the client (for utility statements, which take no parameters)."""
-
-    hint = ADMIN_HINT
+    """Database with statements bound on the client (for utility statements, which take no parameters), and
+    errors that say what to do."""
 
     def execute(self, query, params=None, secret=(), what=None, client_side=False):
         if not client_side:
             try:
                 return super(TenantDatabase, self).execute(query, params, secret, what)
             except DatabaseError as exc:
-                raise DatabaseError('%s. %s' % (str(exc).rstrip('.'), self.hint))
+                raise DatabaseError('%s. %s' % (str(exc).rstrip('.'), _advice(exc.__context__)))
+        return self._client_side(query, params, secret, what)
+
+    def rows(self, query, params=None, what=None):
+        try:
+            return super(TenantDatabase, self).rows(query, params, what)
+        except DatabaseError as exc:
+            raise DatabaseError('%s. %s' % (str(exc).rstrip('.'), _advice(exc.__context__)))
+
+    def _client_side(self, query, params, secret, what):
         # ALTER/CREATE ROLE take no server-side parameters: the values are bound (quoted) by psycopg on the
         # client; ``queries`` still shows secrets as placeholders.
         self.queries.append(self._render(query, params, secret))
@@ -311,7 +325,7 @@ class TenantDatabase(Database):
                 cur.execute(query, params)
         except psycopg.Error as exc:
             raise DatabaseError('Failed to %s on %s: %s. %s'
-                                % (what or 'run a statement', self.where, _pg_message(exc), self.hint))
+                                % (what or 'run a statement', self.where, _pg_message(exc), _advice(exc)))
 
     def setting(self, name, value, what):
         """SET LOCAL through set_config (not recorded: it changes nothing outside the transaction)."""

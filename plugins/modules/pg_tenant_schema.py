@@ -205,6 +205,7 @@ def present(module, db, tenant):
     after = tenant.state(p['password'], p['n8n_password'], n8n) if module._diff else None
     changed = bool(db.queries) or bool(tenant.pending_database)
     db.finish(changed)
+    tenant.committed = changed and not module.check_mode
     if after is not None and tenant.pending_database:
         after['n8n_database'] = dict(owner=tenant.n8n_role, grants={})
     tenant.create_pending_database(module.check_mode)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from unittest import mock
 
 import psycopg
 import pytest
@@ -97,6 +98,7 @@ class TenantModule(object):
 
 def run_in_process(args, check=False, diff=False):
     """The module's result when run here with ``args`` (as AnsibleModule reads them from Ansible)."""
+    from ansible.module_utils import _internal
     from ansible.module_utils.common import warnings
     from ansible.module_utils.testing import patch_module_args
     from ansible_collections.federation.platform.plugins.modules import pg_tenant_schema
@@ -104,7 +106,10 @@ def run_in_process(args, check=False, diff=False):
     warnings._global_warnings.clear()  # pylint: disable=protected-access
     warnings._global_deprecations.clear()  # pylint: disable=protected-access
     out = io.StringIO()
-    with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)), contextlib.redirect_stdout(out):
+    # A module process is not the controller: its warnings go into its result (the test process may also have
+    # loaded controller code, which would send them to the display instead).
+    with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)), contextlib.redirect_stdout(out), \
+            mock.patch.object(_internal, 'is_controller', False):
         try:
             pg_tenant_schema.main()
         except SystemExit:

@@ -251,6 +251,17 @@ def test_missing_password_and_bad_department_fail_before_connecting(tenant, tena
     assert tenant_db['password'] not in str(down)
 
 
+def test_an_unprivileged_admin_is_told_what_it_needs(tenant, tenant_db):
+    tenant('finance')
+    before = catalog(tenant_db)
+    result = tenant('hr', login_user='dept_finance', login_password='pw-finance-1')
+    assert result['failed'] is True
+    assert 'permission denied' in result['msg']
+    assert 'The platform admin (login_user) must be a superuser, or have CREATEROLE, CREATEDB and BYPASSRLS' in result['msg']
+    assert 'pw-finance-1' not in str(result)
+    assert catalog(tenant_db) == before
+
+
 def test_without_n8n_database(tenant, tenant_db):
     result = tenant('finance', n8n_database=False, n8n_password=None)
     assert result['changed'] is True and 'n8n_database' not in result['tenant']
