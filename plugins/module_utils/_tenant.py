@@ -44,6 +44,7 @@ SHARED_SCHEMA = 'federation'
 TENANTS_GROUP = 'federation_tenants'
 MIGRATIONS_TABLE = 'schema_migrations'
 PLATFORM_SCOPE = 'federation'
+PLATFORM_VERSION = '0001_shared_tables'
 POLICY = 'tenant_isolation'
 # What the tenant column of the shared tables may hold: a tenant role's name, nothing else (so the
 # group role, or any other role a tenant could SET ROLE to, can never own a row).
@@ -463,7 +464,7 @@ class Tenant(object):
         self._ensure_group()
         records = {m['version']: m for m in self.read_migrations(PLATFORM_SCOPE)}
         statements = platform_statements()
-        version = '0001_shared_tables'
+        version = PLATFORM_VERSION
         text = ';\n'.join(s.as_string(self.db.conn) for s in statements)
         if version in records:
             if records[version]['checksum'] != checksum(text):
@@ -486,13 +487,17 @@ class Tenant(object):
         self._ensure_shared_security()
         self._ensure_database_grants()
 
+    def _platform_checksum(self):
+        return checksum(';\n'.join(s.as_string(self.db.conn) for s in platform_statements()))
+
     def _platform_drift(self):
         """Whether anything of the shared schema, the group or the database grants differs (reads only)."""
         group = self.read_role(TENANTS_GROUP, members=False)
         if group is None or _attribute_changes(group, GROUP_ATTRIBUTES) or group['member_of']:
             return True
-        if '0001_shared_tables' not in {m['version'] for m in self.read_migrations(PLATFORM_SCOPE)}:
-            return True
+        records = {m['version']: m['checksum'] for m in self.read_migrations(PLATFORM_SCOPE)}
+        if records.get(PLATFORM_VERSION) != self._platform_checksum():
+            return True  # not applied yet, or applied by a collection that declared it otherwise (refused below)
         return bool(self._shared_security_changes()) or bool(self._database_grant_changes())
 
     def _ensure_group(self):

@@ -20,6 +20,7 @@ INJECTIONS = [
     '$(touch pwned) `touch pwned` | touch pwned; touch pwned',
     "ünïcødé ☃ 'quoted' \"double\"",
     'tab\tnewline\nreturn\r',
+    '{{ 7 * 7 }} {% raw %}',
     'x' * 300,
 ]
 

@@ -226,6 +226,18 @@ def test_drift_of_the_isolation_is_put_back(tenant, tenant_db):
                         ('federation.tool_invocations', 'tenant_isolation', '(tenant = CURRENT_USER)')]
 
 
+def test_a_shared_schema_applied_otherwise_is_refused(tenant, tenant_db):
+    tenant('finance')
+    superuser_rows(tenant_db, "UPDATE federation.schema_migrations SET checksum = 'abc' WHERE scope = 'federation'")
+    result = tenant('finance')
+    assert result['failed'] is True
+    assert "platform migration '0001_shared_tables' was applied with checksum abc" in result['msg']
+    assert 'add a new platform migration' in result['msg']
+    superuser_rows(tenant_db, "DELETE FROM federation.schema_migrations WHERE scope = 'federation'")
+    result = tenant('finance')
+    assert result['failed'] and "the schema exists but has no record of platform migration '0001_shared_tables'" in result['msg']
+
+
 def test_many_departments_share_one_policy_per_table(tenant, tenant_db):
     for department in ('finance', 'hr', 'field-ops'):
         assert tenant(department)['changed'] is True
