@@ -1,0 +1,315 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Federation platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: pg_tenant_schema
+short_description: Make a department's tenant in the platform database exactly as declared
+version_added: 0.1.0
+description:
+  - Makes the tenant of one department in the platform database, in one transaction, and nothing else.
+  - "Login role C(dept_<name>): LOGIN, INHERIT, no SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS, no
+    expiry, no connection limit, member of exactly the group role C(federation_tenants) and of nothing else; nobody
+    is a member of it (except the platform admin when it is not a superuser and needs C(SET ROLE) to it). The
+    password is compared with the stored SCRAM verifier, recomputed with its salt and iteration count, and set as a
+    verifier computed on the controller, so the clear password never reaches the server."
+  - "Schema C(dept_<name>) owned by the platform admin; USAGE and CREATE for the tenant role only."
+  - "Shared tables in schema C(federation) (C(call_log), C(conversations), C(messages), C(tool_invocations)) with
+    a C(tenant) column that defaults to C(current_user), row-level security ENABLED and FORCED, and one generic
+    policy per table, C(tenant = current_user) for the group C(federation_tenants). They are created once (platform
+    migration C(0001_shared_tables), under an advisory lock); on every call their isolation (the RLS flags, the only
+    policy, the grants) is checked and put back when it drifted."
+  - "The platform database: PUBLIC may not connect, create or use temporary tables; the group
+    C(federation_tenants) may connect. PUBLIC may not create in schema C(public)."
+  - Versioned migrations (O(migrations)) applied in order, as the tenant role with the tenant schema as search path,
+    and recorded with their SHA-256 checksums in C(federation.schema_migrations). An applied migration whose SQL
+    changed is refused, never re-applied. A new migration older than the latest applied one is refused.
+  - "With O(n8n_database=true): the department's n8n database C(n8n_<name>), owned by its own login role C(n8n_<name>)
+    (member of nothing), with no privilege for PUBLIC or anyone else. It is created empty, never copied
+    from another instance's database. C(CREATE DATABASE) cannot run in a transaction: it runs after the commit."
+  - "O(state=absent) disables the department's logins, ends their sessions, writes the backups into O(backup_dir)
+    (C(pg_dump) of the schema followed by the tenant's rows in the shared tables and its migration records as a psql
+    script; C(pg_dump) custom format of the n8n database), and only then drops rows, schema, roles and the n8n
+    database. Without O(backup_dir) it refuses unless O(force=true)."
+  - Concurrent calls for different departments are safe; calls for the same department wait for each other
+    (advisory locks).
+author:
+  - Federation platform team (@federation)
+extends_documentation_fragment:
+  - federation.platform.postgres
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+      The work runs in the transaction and is rolled back; creating or dropping the n8n database is predicted.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+      Passwords appear only as V(as declared) or V(differs).
+    support: full
+options:
+  department:
+    description:
+      - The department (2-31 lowercase letters, digits and single hyphens, starting with a letter).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) makes the tenant as declared; V(absent) backs it up and removes it.
+    type: str
+    default: present
+    choices: [present, absent]
+  password:
+    description:
+      - Password of the login role C(dept_<name>) (the department's secret C(tenant_db_password)).
+      - Required with O(state=present). Never returned or logged.
+    type: str
+  migrations:
+    description:
+      - The tenant's migrations, rendered, in version order.
+      - Each is applied once, inside the call's transaction, as the tenant role with C(search_path) set to the
+        tenant schema. It may not end the transaction or change the role.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - The version and name, e.g. V(0001_initial) (the file name without C(.sql.j2)). Recorded as the version.
+        type: str
+        required: true
+      sql:
+        description:
+          - The rendered SQL (one or more statements). Its SHA-256 is recorded and compared on later calls.
+        type: str
+        required: true
+  n8n_database:
+    description:
+      - Whether the department's n8n database C(n8n_<name>) and its login role C(n8n_<name>) are managed too
+        (created with O(state=present), backed up and dropped with O(state=absent)).
+    type: bool
+    default: true
+  n8n_password:
+    description:
+      - Password of the login role C(n8n_<name>) (the department's secret C(n8n_db_password)).
+      - Required with O(state=present) and O(n8n_database=true). Never returned or logged.
+    type: str
+  backup_dir:
+    description:
+      - With O(state=absent), the folder (on the host that runs the module) where the backups are written, in a
+        sub-folder named after the department, mode 0600 in a 0700 folder.
+    type: path
+  force:
+    description:
+      - With O(state=absent), remove the tenant without a backup when O(backup_dir) is not given.
+    type: bool
+    default: false
+  pg_bin_dir:
+    description:
+      - Folder holding C(pg_dump) (needed with O(state=absent) and O(backup_dir)).
+      - By default C(pg_dump) is looked up on the E(PATH), then in the usual package locations
+        (C(/usr/lib/postgresql/<version>/bin), C(/usr/pgsql-<version>/bin), Homebrew), and the first whose major
+        version is at least the server's is used.
+    type: path
+notes:
+  - The platform admin (O(login_user)) must be a superuser, or have CREATEROLE, CREATEDB and BYPASSRLS and own the
+    platform database. Role names are cluster-wide, so a cluster holds one platform database.
+  - Migrations are trusted code of the collection. They run as the tenant so that what they create belongs to it and
+    so that nothing the tenant placed in its schema ever runs with the admin's rights; this is not a sandbox for
+    their author.
+  - Templates may interpolate the validated department names only; free text must never be rendered into SQL.
+  - The isolation model, the migrations, the backups and what was measured are described in
+    C(docs/tenant-database.md) of the collection.
+'''
+
+EXAMPLES = r'''
+- name: Tenant of finance with its migrations and its n8n database
+  federation.platform.pg_tenant_schema:
+    department: finance
+    password: "{{ federation_secrets.tenant_db_password }}"
+    n8n_password: "{{ federation_secrets.n8n_db_password }}"
+    migrations:
+      - name: 0001_initial
+        sql: "{{ lookup('ansible.builtin.template', 'migrations/tenant/0001_initial.sql.j2') }}"
+    login_host: db.internal
+    login_password: "{{ platform_db_password }}"
+
+- name: Remove the tenant of finance after backing it up
+  federation.platform.pg_tenant_schema:
+    department: finance
+    state: absent
+    backup_dir: /srv/federation/backups
+'''
+
+RETURN = r'''
+tenant:
+  description: The names of what the department owns in PostgreSQL.
+  returned: always
+  type: dict
+  sample: {schema: dept_finance, role: dept_finance, n8n_database: n8n_finance, n8n_role: n8n_finance}
+migrations_applied:
+  description: The migrations this call applied (or would apply, in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [0002_faq_tags]
+backups:
+  description: The backup files written by O(state=absent) (none in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [/srv/federation/backups/finance/tenant-20261125T101010123456Z.sql]
+rows_removed:
+  description: With O(state=absent), how many rows of the tenant each shared table held.
+  returned: when O(state=absent)
+  type: dict
+  sample: {call_log: 12, conversations: 3, messages: 40, tool_invocations: 7}
+queries:
+  description: The statements that changed something, with values inlined and passwords as C(%(password)s).
+    Migrations appear as their SQL, preceded by C(-- migration <name>).
+  returned: always
+  type: list
+  elements: str
+  sample: ["CREATE SCHEMA \"dept_finance\""]
+msg:
+  description: What happened, in words.
+  returned: always
+  type: str
+  sample: "tenant of department 'finance': schema 'dept_finance' created; 1 migration applied to schema 'dept_finance'"
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.federation.platform.plugins.module_utils._naming import department_name_error, NAME_RULE
+from ansible_collections.federation.platform.plugins.module_utils._postgres import DatabaseError, postgres_argument_spec
+from ansible_collections.federation.platform.plugins.module_utils._tenant import (
+    N8N_ATTRIBUTES, TENANT_ATTRIBUTES, TENANTS_GROUP, Tenant, TenantDatabase, TenantError, backup_n8n_database,
+    backup_tenant, find_pg_binary, server_major, validate_migrations, validate_password)
+
+
+def present(module, db, tenant):
+    p = module.params
+    n8n = p['n8n_database']
+    before = tenant.state(p['password'], p['n8n_password'], n8n) if module._diff else None
+    tenant.ensure_platform()
+    tenant.ensure_login_role(tenant.role, p['password'], TENANT_ATTRIBUTES, [TENANTS_GROUP], 'login role')
+    tenant.ensure_schema()
+    applied = tenant.migrate(p['migrations'])
+    if n8n:
+        tenant.ensure_login_role(tenant.n8n_role, p['n8n_password'], N8N_ATTRIBUTES, [], 'n8n login role')
+        tenant.ensure_n8n_database()
+    after = tenant.state(p['password'], p['n8n_password'], n8n) if module._diff else None
+    changed = bool(db.queries) or bool(tenant.pending_database)
+    db.finish(changed)
+    tenant.committed = changed and not module.check_mode
+    if after is not None and tenant.pending_database:
+        after['n8n_database'] = dict(owner=tenant.n8n_role, grants={})
+    tenant.create_pending_database(module.check_mode)
+    result = dict(changed=changed, migrations_applied=applied, backups=[])
+    if module._diff:
+        result['diff'] = dict(before=before, after=after)
+    return result
+
+
+def absent(module, db, tenant):
+    p = module.params
+    n8n = p['n8n_database']
+    found = tenant.exists(n8n)
+    if not any(found.values()):
+        db.finish(False)
+        return dict(changed=False, migrations_applied=[], backups=[], rows_removed={})
+    if not p['backup_dir'] and not p['force']:
+        raise TenantError(
+            "Refusing to remove the tenant of department '%s' on %s: no backup was asked for. Set backup_dir (the schema, "
+            "the tenant's rows and its n8n database are dumped there first), or force=true to remove it without a backup."
+            % (tenant.department, db.where))
+    pg_dump = None
+    if p['backup_dir']:
+        pg_dump = find_pg_binary('pg_dump', server_major(db), p['pg_bin_dir'])
+        if not os.path.isabs(p['backup_dir']):
+            raise TenantError("Invalid backup_dir for department '%s': %r is not an absolute path. Give an absolute folder."
+                              % (tenant.department, p['backup_dir']))
+    before = tenant.state(None, None, n8n) if module._diff else None
+    rows = tenant.shared_rows()
+    backups = []
+    if module.check_mode:
+        tenant.drop(n8n)
+        db.finish(True)
+        if n8n:
+            tenant.drop_n8n(True)
+    else:
+        # 1. Nobody writes while the backup is taken (committed, so running sessions see it).
+        tenant.disable_logins(n8n)
+        db.conn.commit()
+        tenant.committed = True
+        # 2. The backups, then 3. the drop; a failure in 2 leaves the logins disabled and nothing dropped.
+        if p['backup_dir']:
+            backups.append(backup_tenant(tenant, p, pg_dump, p['backup_dir']))
+            if n8n:
+                dump = backup_n8n_database(tenant, p, pg_dump, p['backup_dir'])
+                if dump:
+                    backups.append(dump)
+        tenant.drop(n8n)
+        db.finish(True)
+        if n8n:
+            tenant.drop_n8n(False)
+    result = dict(changed=True, migrations_applied=[], backups=backups, rows_removed=rows)
+    if module._diff:
+        result['diff'] = dict(before=before, after={})
+    return result
+
+
+def main():
+    argument_spec = postgres_argument_spec()
+    argument_spec.update(
+        department=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        password=dict(type='str', no_log=True),
+        migrations=dict(type='list', elements='dict', default=[],
+                        options=dict(name=dict(type='str', required=True), sql=dict(type='str', required=True))),
+        n8n_database=dict(type='bool', default=True),
+        n8n_password=dict(type='str', no_log=True),
+        backup_dir=dict(type='path'),
+        force=dict(type='bool', default=False),
+        pg_bin_dir=dict(type='path'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    department = p['department']
+
+    problem = department_name_error(department)
+    if problem:
+        module.fail_json(msg='Invalid department: %s. A department name has %s.' % (problem, NAME_RULE))
+    db = TenantDatabase(module)
+    tenant = Tenant(db, department, warn=module.warn)
+    try:
+        if p['state'] == 'present':
+            validate_password(department, tenant.role, 'password', p['password'])
+            if p['n8n_database']:
+                validate_password(department, tenant.n8n_role, 'n8n_password', p['n8n_password'])
+            validate_migrations(department, p['migrations'])
+        db.connect()
+        tenant.begin()
+        result = present(module, db, tenant) if p['state'] == 'present' else absent(module, db, tenant)
+    except (DatabaseError, TenantError) as exc:
+        db.abort()
+        module.fail_json(msg=str(exc), changed=tenant.committed, queries=db.queries)
+    finally:
+        db.close()
+    names = dict(schema=tenant.schema, role=tenant.role)
+    if p['n8n_database']:
+        names.update(n8n_database=tenant.n8n_database, n8n_role=tenant.n8n_role)
+    what = '; '.join(tenant.messages) or ('as declared, nothing to change' if p['state'] == 'present' else 'absent already')
+    if p['state'] == 'absent' and result['changed']:
+        what = ('would be removed' if module.check_mode else 'removed') + (
+            ' after backing it up to %s' % ', '.join(result['backups']) if result['backups'] else '') + '; ' + what
+    result.update(tenant=names, queries=db.queries, msg="tenant of department '%s': %s" % (department, what))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
