@@ -18,6 +18,7 @@ from ansible_collections.federation.platform.plugins.module_utils._naming import
 
 TARGETS = ('vps', 'railway')
 TOOLS = ('log_call', 'ask_department')
+ASSISTANTS = ('deterministic', 'llm')   # how the voice assistant answers (see docs/n8n-content.md)
 
 DEFAULTS = {
     'display_name': None,          # defaults to the name, title-cased
@@ -26,6 +27,7 @@ DEFAULTS = {
     'callers': [],                 # departments allowed to call this one through the gateway
     'rate_limit': {'requests': 60, 'per_seconds': 60},
     'resources': {'memory': '1g', 'cpus': 1.0},
+    'assistant': 'deterministic',  # llm: answers from a language model, key in the secret llm_api_key
 }
 
 _MEMORY_RE = re.compile(r'^[1-9][0-9]{0,5}[kmg]$')
@@ -122,6 +124,9 @@ def normalize_spec(department, raw, default_target='vps'):
         if not _is_number(merged['cpus']) or not 0 < merged['cpus'] <= 64:
             problems.append("field 'resources.cpus' must be a number above 0 and at most 64")
         spec['resources'] = merged
+
+    if spec['assistant'] not in ASSISTANTS:
+        problems.append("field 'assistant' is %r: use one of %s" % (spec['assistant'], ', '.join(ASSISTANTS)))
 
     if problems:
         raise SpecError(department, problems)

@@ -36,7 +36,6 @@ QUIET_ENV = {
     'N8N_LICENSE_AUTO_RENEW_ENABLED': 'false',
     'N8N_AI_ENABLED': 'false',
     'EXTERNAL_FRONTEND_HOOKS_URLS': '',
-    'N8N_DISABLED_MODULES': 'mcp-registry',
     'N8N_SECURE_COOKIE': 'false',
     'N8N_LISTEN_ADDRESS': '127.0.0.1',
     'N8N_LOG_LEVEL': 'warn',
@@ -88,6 +87,8 @@ class N8nServer:
             'N8N_ENCRYPTION_KEY': self.env.get('N8N_ENCRYPTION_KEY', 'harness-encryption-key-0123456789'),
             'WEBHOOK_URL': self.url + '/',
         })
+        if self.major >= 2:
+            env['N8N_DISABLED_MODULES'] = 'mcp-registry'  # it calls out at boot; 1.x has no such module
         if (home / 'bin' / 'node').exists():
             env['PATH'] = '%s:%s' % (home / 'bin', env.get('PATH', ''))
         if self.database:
@@ -105,6 +106,7 @@ class N8nServer:
     def start(self, timeout: float = 120):
         if self.base is None:
             self.base = Path(tempfile.mkdtemp(prefix='federation-n8n-'))
+        self.base.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
         env = self.environment()

@@ -8,6 +8,7 @@ def test_defaults_fill_a_missing_spec():
     assert spec == {
         'display_name': 'Field Ops', 'target': 'vps', 'tools': ['log_call'], 'callers': [],
         'rate_limit': {'requests': 60, 'per_seconds': 60}, 'resources': {'memory': '1g', 'cpus': 1.0},
+        'assistant': 'deterministic',
     }
 
 
@@ -32,6 +33,8 @@ def test_partial_nested_values_merge_with_defaults():
     ({'resources': {'cpus': -1}}, "'resources.cpus' must be a number above 0"),
     ({'name': 'hr'}, "field 'name' is 'hr' but the department is 'finance'"),
     ({'display_name': 'x' * 65}, "'display_name' must be text"),
+    ({'assistant': 'gpt'}, "field 'assistant' is 'gpt': use one of deterministic, llm"),
+    ({'assistant': ['llm']}, "field 'assistant' is ['llm']: use one of deterministic, llm"),
 ])
 def test_bad_fields_are_named_with_the_fix(raw, fragment):
     with pytest.raises(SpecError) as exc:
@@ -50,3 +53,7 @@ def test_every_problem_is_reported_at_once():
 def test_a_spec_that_is_not_a_mapping():
     with pytest.raises(SpecError, match='must be a mapping of fields, got list'):
         normalize_spec('finance', ['target', 'vps'])
+
+
+def test_the_llm_assistant_is_accepted():
+    assert normalize_spec('finance', {'assistant': 'llm'})['assistant'] == 'llm'
