@@ -27,6 +27,9 @@ description:
     and are published before their callers. A reference cycle is an error.
   - O(workflows[].active) activates (1.x) or publishes (2.x). On 1.x a sub-workflow whose only trigger is
     C(Execute Workflow Trigger) cannot be activated and runs without it, so it is left inactive there.
+  - n8n expressions (C(={{ $json.x }})) look like Jinja. A definition rendered by a lookup (as the role
+    C(federation.platform.n8n_content) does) is not templated again, but one written inline in a playbook must be
+    marked C(!unsafe) or wrapped in C({% raw %}).
   - After activating or updating an active workflow, and on every run for active workflows, each webhook is
     checked to be really live (n8n 1.x can report a workflow active whose webhooks it never registered); a dead
     one is repaired by deactivating and activating the workflow.
@@ -289,7 +292,9 @@ def main():
         if p['state'] == 'present':
             results = applier.present(items)
         else:
-            results = applier.absent([item['name'] for item in reversed(items)])
+            # Callers before the workflows they call: dependency order reversed, when definitions tell it.
+            known = all(isinstance(item.get('definition'), dict) for item in items)
+            results = applier.absent([item['name'] for item in reversed(order(items) if known else items)])
     except (WorkflowError, N8nError) as exc:
         text = str(exc)
         if isinstance(exc, N8nError):
