@@ -221,7 +221,6 @@ class CredentialApplier(object):
         self.index = CredentialIndex(self.client, self.state)
         try:
             if state == 'present':
-                self.validate(items)
                 self._present(items)
             else:
                 self._absent(items)
@@ -234,28 +233,41 @@ class CredentialApplier(object):
                                       % (self.client.where, exc))
         return self.results
 
+    def _plan(self, item):
+        name, cred_type = item['name'], item['type']
+        wanted = fingerprint(self.key, cred_type, item['data'])
+        found = self.existing(name, cred_type)
+        if len(found) > 1 and self.index.listed is not None:
+            raise CredentialError(
+                "Failed to find credential '%s' on %s: n8n has %d credentials with that name (ids %s) and none is "
+                "recorded as managed. Delete the extra ones in n8n." % (
+                    name, self.client.where, len(found), ', '.join(sorted(c['id'] for c in found))))
+        recorded = self.state.credentials.get(name) or {}
+        if not found:
+            action = 'create'
+        elif (len(found) == 1 and found[0]['recorded'] and recorded.get('fingerprint') == wanted
+              and recorded.get('type') == cred_type and found[0].get('type') in (None, cred_type)):
+            action = 'none'
+        elif self.client.major >= 2:
+            action = 'update'
+        else:
+            action = 'replace'
+        return [item, wanted, found, action]
+
     def _present(self, items):
-        plans = []
-        for item in items:
-            name, cred_type = item['name'], item['type']
-            wanted = fingerprint(self.key, cred_type, item['data'])
-            found = self.existing(name, cred_type)
-            if len(found) > 1 and self.index.listed is not None:
-                raise CredentialError(
-                    "Failed to find credential '%s' on %s: n8n has %d credentials with that name (ids %s) and none is "
-                    "recorded as managed. Delete the extra ones in n8n." % (
-                        name, self.client.where, len(found), ', '.join(sorted(c['id'] for c in found))))
-            recorded = self.state.credentials.get(name) or {}
-            if not found:
-                action = 'create'
-            elif (len(found) == 1 and found[0]['recorded'] and recorded.get('fingerprint') == wanted
-                  and recorded.get('type') == cred_type and found[0].get('type') in (None, cred_type)):
-                action = 'none'
-            elif self.client.major >= 2:
-                action = 'update'
-            else:
-                action = 'replace'
-            plans.append((item, wanted, found, action))
+        plans = [self._plan(item) for item in items]
+        # Only what is to be written is checked against the type's schema (one request per type), all of it
+        # before the first write. The check may convert values ("5432" -> 5432): compare once more after it.
+        pending = [plan for plan in plans if plan[3] != 'none']
+        if pending:
+            self.validate([plan[0] for plan in pending])
+            for plan in pending:
+                item, dummy, found, action = plan
+                plan[1] = fingerprint(self.key, item['type'], item['data'])
+                recorded = self.state.credentials.get(item['name']) or {}
+                if (action != 'create' and len(found) == 1 and found[0]['recorded']
+                        and recorded.get('fingerprint') == plan[1] and recorded.get('type') == item['type']):
+                    plan[3] = 'none'
 
         replaced = {}
         for item, wanted, found, action in plans:

@@ -19,7 +19,7 @@ description:
   - On n8n 1.x, which has no update, list or get for credentials, changed data means a new credential, every
     workflow that used the old one pointed at the new one (active workflows stay active and their webhooks are
     checked), then the old one deleted.
-  - Data is checked against the type's schema from n8n before anything is written; one bad item fails the call
+  - Data that is to be written is checked against the type's schema from n8n before anything is written; one bad item fails the call
     with nothing changed.
 author:
   - Federation platform team (@federation)
