@@ -1,5 +1,6 @@
 """Fixtures of the n8n suite: one real n8n per version for the whole session (on SQLite), bootstrapped
-through the module under test, a tenant table in the session's PostgreSQL, and a stand-in gateway."""
+through the module under test. The tenant table and the stand-in gateway are in support.py (used by
+tests/e2e/n8n)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 import pytest
 
 from tests.helpers import Ansible
-from tests.integration.n8n.support import N8N_VERSIONS, OWNER_PASSWORD, FakeGateway, TenantDatabase, start_instance
+from tests.integration.n8n.support import N8N_VERSIONS, OWNER_PASSWORD, start_instance
 
 
 @pytest.fixture(scope='session')
@@ -75,17 +76,3 @@ def run(n8n_ansible):
 def unique():
     """A short unique suffix, so tests sharing one n8n never see each other's objects."""
     return uuid.uuid4().hex[:8]
-
-
-@pytest.fixture(scope='session')
-def tenant_db(pg):
-    db = TenantDatabase(pg, 'platform_n8n_' + uuid.uuid4().hex[:10])
-    yield db
-    db.drop()
-
-
-@pytest.fixture
-def gateway():
-    server = FakeGateway()
-    yield server
-    server.stop()
