@@ -31,6 +31,7 @@ OAUTH_CLIENT_DEFAULTS = {
     'max_age_days': None,          # google_service_account: days after import that the key is due for rotation
     'expires_at': None,            # when the credential expires, if the provider does not say (YYYY-MM-DD)
 }
+ASSISTANTS = ('deterministic', 'llm')   # how the voice assistant answers (see docs/n8n-content.md)
 
 DEFAULTS = {
     'display_name': None,          # defaults to the name, title-cased
@@ -40,6 +41,7 @@ DEFAULTS = {
     'rate_limit': {'requests': 60, 'per_seconds': 60},
     'resources': {'memory': '1g', 'cpus': 1.0},
     'oauth_clients': [],           # the OAuth clients its tools need (see OAUTH_CLIENT_DEFAULTS)
+    'assistant': 'deterministic',  # llm: answers from a language model, key in the secret llm_api_key
 }
 
 _MEMORY_RE = re.compile(r'^[1-9][0-9]{0,5}[kmg]$')
@@ -153,6 +155,8 @@ def normalize_spec(department, raw, default_target='vps'):
         for name in sorted(set(n for n in names if names.count(n) > 1)):
             problems.append("field 'oauth_clients' lists client %r twice: names must be unique" % name)
         spec['oauth_clients'] = [c for c in spec['oauth_clients'] if c]
+    if spec['assistant'] not in ASSISTANTS:
+        problems.append("field 'assistant' is %r: use one of %s" % (spec['assistant'], ', '.join(ASSISTANTS)))
 
     if problems:
         raise SpecError(department, problems)

@@ -50,7 +50,8 @@ options:
 notes:
   - "Spec fields: C(display_name), C(target) (V(vps) or V(railway)), C(tools) (V(log_call), V(ask_department)),
     C(callers) (departments allowed to call this one), C(rate_limit) (C(requests), C(per_seconds)),
-    C(resources) (C(memory), C(cpus))."
+    C(resources) (C(memory), C(cpus)), C(assistant) (V(deterministic), the default, or V(llm): answers from a
+    language model whose key is the department's secret C(llm_api_key))."
   - "C(oauth_clients): the OAuth clients the department's tools need, each C(name) (1-40 of a-z, 0-9, _),
     C(provider) (V(oidc), the default, V(google_service_account) or V(google_oauth)), C(scopes), and
     C(grant_types) (V(oidc)), C(subject) and C(max_age_days) (V(google_service_account)), C(expires_at).

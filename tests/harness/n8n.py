@@ -118,6 +118,14 @@ class N8nServer:
                  process=self.process, log=self.logfile)
         return self
 
+    def cli(self, *args, timeout: float = 180) -> subprocess.CompletedProcess:
+        """Run the n8n command line against this server's folder and database (``update:workflow ...``)."""
+        env = self.environment()
+        env['N8N_PORT'] = str(free_port())   # a command that starts a server must not take the real one's port
+        binary = install(self.version) / 'node_modules' / '.bin' / 'n8n'
+        return subprocess.run([str(binary)] + list(args), env=env, cwd=str(self.base), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
     def ready(self) -> bool:
         with urllib.request.urlopen(self.url + '/rest/settings', timeout=2) as resp:
             if resp.status != 200:

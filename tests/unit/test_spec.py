@@ -9,6 +9,7 @@ def test_defaults_fill_a_missing_spec():
         'display_name': 'Field Ops', 'target': 'vps', 'tools': ['log_call'], 'callers': [],
         'rate_limit': {'requests': 60, 'per_seconds': 60}, 'resources': {'memory': '1g', 'cpus': 1.0},
         'oauth_clients': [],
+        'assistant': 'deterministic',
     }
 
 
@@ -33,6 +34,8 @@ def test_partial_nested_values_merge_with_defaults():
     ({'resources': {'cpus': -1}}, "'resources.cpus' must be a number above 0"),
     ({'name': 'hr'}, "field 'name' is 'hr' but the department is 'finance'"),
     ({'display_name': 'x' * 65}, "'display_name' must be text"),
+    ({'assistant': 'gpt'}, "field 'assistant' is 'gpt': use one of deterministic, llm"),
+    ({'assistant': ['llm']}, "field 'assistant' is ['llm']: use one of deterministic, llm"),
 ])
 def test_bad_fields_are_named_with_the_fix(raw, fragment):
     with pytest.raises(SpecError) as exc:
@@ -93,3 +96,5 @@ def test_bad_oauth_clients_are_named_with_the_fix(clients, fragment):
         normalize_spec('finance', {'oauth_clients': clients})
     assert str(exc.value).startswith("Invalid spec for department 'finance': ")
     assert fragment in str(exc.value)
+def test_the_llm_assistant_is_accepted():
+    assert normalize_spec('finance', {'assistant': 'llm'})['assistant'] == 'llm'

@@ -1,0 +1,105 @@
+"""The n8n_content role end to end (playbooks/n8n_content.yml), against a real n8n on PostgreSQL, for
+each n8n version: provision, call the voice webhook, re-run, check mode, diff, rotation, no secret shown.
+
+The tests of this module build on each other, in file order, for one department per n8n version.
+"""
+
+import re
+
+from tests.helpers import recap
+from tests.integration.n8n.support import wait
+
+
+def call(dept, body):
+    resp = dept.n8n.webhook('finance/voice', body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_first_run_bootstraps_and_the_voice_webhook_answers_and_logs(department):
+    run = department.playbook()
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-3000:]
+    assert recap(run.stdout)['changed'] > 0
+    stored = department.secrets()
+    assert stored['n8n_api_key'] and stored['gateway_token']
+
+    answer = call(department, {'call_id': 'call-1', 'caller': '+41 44 000 00 01', 'question': 'What is the travel budget?'})
+    assert answer['answer'] == 'Finance heard your question: What is the travel budget?'
+    assert answer['call_id'] == 'call-1' and answer['department'] == 'finance'
+    calls = department.tenant_db.calls()
+    assert calls[-1][1:] == ('dept_finance', 'call-1', '+41 44 000 00 01', 'What is the travel budget?',
+                             'Finance heard your question: What is the travel budget?')
+    assert str(answer['log_id']) == str(calls[-1][0])
+
+    # Through the tool ask_department: to the gateway with the department's token, the target's answer back.
+    answer = call(department, {'call_id': 'call-2', 'caller': '+41 44 000 00 02', 'question': 'Who approves?',
+                               'forward_to': 'hr'})
+    assert answer['answer'] == 'hr answers: Who approves?'
+    sent = department.gateway.requests[-1]
+    assert sent['path'] == '/dept/hr/hr/voice'
+    assert sent['headers']['Authorization'] == 'Bearer ' + stored['gateway_token']
+    assert department.tenant_db.calls()[-1][2] == 'call-2'
+
+
+def test_a_rerun_changes_nothing(department):
+    before = department.n8n.snapshot()
+    run = department.playbook()
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert recap(run.stdout)['changed'] == 0
+    assert department.n8n.snapshot() == before
+
+
+def test_check_mode_writes_nothing_and_diff_shows_a_template_change(department):
+    before = department.n8n.snapshot()
+    run = department.playbook('--check')
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert recap(run.stdout)['changed'] == 0
+
+    run = department.playbook('--check', '--diff', '-e', 'n8n_content_display_name=Finanzen')
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert recap(run.stdout)['changed'] == 1
+    assert re.search(r"^-\s+value: '=Finance heard your question: \{\{ \$json.question \}\}'$", run.stdout, re.M), run.stdout[-4000:]
+    assert re.search(r"^\+\s+value: '=Finanzen heard your question: \{\{ \$json.question \}\}'$", run.stdout, re.M)
+    assert department.n8n.snapshot() == before
+
+
+def test_a_rotated_tenant_password_reaches_the_workflow(department):
+    old_ids = department.n8n.credential_rows('finance-tenant-db')
+    new_password = 'Rotated-' + department.secrets()['n8n_encryption_key'][:6] + '-9x'
+    department.store_secret('tenant_db_password', new_password)
+    department.tenant_db.set_password('finance', new_password)
+
+    run = department.playbook()
+    assert run.returncode == 0, run.stdout[-5000:]
+    assert recap(run.stdout)['changed'] >= 1
+    new_ids = department.n8n.credential_rows('finance-tenant-db')
+    assert len(new_ids) == 1
+    if department.n8n.major >= 2:
+        assert new_ids == old_ids           # updated in place
+    else:
+        assert new_ids != old_ids           # replaced; the log tool follows it
+    answer = wait(lambda: call(department, {'call_id': 'call-3', 'caller': 'x', 'question': 'After rotation?'}))
+    assert answer['answer'] == 'Finance heard your question: After rotation?'
+    assert department.tenant_db.calls()[-1][2:5] == ('call-3', 'x', 'After rotation?')
+
+    run = department.playbook()
+    assert recap(run.stdout)['changed'] == 0
+
+
+def test_no_secret_appears_in_any_output(department):
+    run = department.playbook('-vvv')
+    assert run.returncode == 0
+    secrets = department.secrets()
+    assert set(secrets) >= {"tenant_db_password", "n8n_owner_password", "n8n_encryption_key", "n8n_api_key", "gateway_token"}
+    for output in department.outputs:
+        for name, value in secrets.items():
+            assert value not in output, 'secret %s appears in the output' % name
+
+
+def test_a_missing_gateway_fails_before_n8n_is_touched(department):
+    before = department.n8n.snapshot()
+    run = department.ansible.playbook('playbooks/n8n_content.yml', '-e', 'dept=finance', '-e',
+                                      department.extra_vars.replace(department.gateway.url, ''))
+    assert run.returncode != 0
+    assert "Department 'finance' cannot get its n8n content: the tool ask_department needs the API gateway URL" in run.stdout
+    assert department.n8n.snapshot() == before
