@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.harness.docker_objects import remove_prefixed
+from tests.harness.docker_objects import PostgresContainer, build_images, remove_prefixed, unique_prefix
 from tests.harness.postgres import temporary_postgres
 from tests.helpers import Ansible
 
@@ -31,6 +31,17 @@ def platform_db(pg):
     pg.create_database(name)
     yield dict(pg.conninfo, dbname=name)
     pg.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+@pytest.fixture
+def container_platform_db():
+    """A platform database that the departments' n8n containers reach too: PostgreSQL 15 in a container
+    of its own (the image the local default runs), published on 127.0.0.1. Tests that provision a
+    whole department use it in place of ``platform_db``."""
+    prefix = unique_prefix('fepg')
+    server = PostgresContainer(prefix=prefix, image=build_images()['postgres']).start()
+    yield dict(server.conninfo, container=server.name)
+    remove_prefixed(prefix)
 
 
 @pytest.fixture

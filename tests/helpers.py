@@ -50,6 +50,10 @@ class Ansible(object):
                 'FEDERATION_PLATFORM_DB_PASSWORD': self.db['password'],
                 'FEDERATION_PLATFORM_DB_NAME': self.db['dbname'],
             })
+            if self.db.get('container'):
+                # A platform database in a container: department networks are connected to it so
+                # the departments' n8n containers reach it.
+                env['FEDERATION_PLATFORM_DB_CONTAINER'] = self.db['container']
         env.update(extra or {})
         return env
 
