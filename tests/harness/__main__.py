@@ -6,6 +6,7 @@
     python -m tests.harness postgres stop STATE
     python -m tests.harness docker                # make sure the Docker engine runs
     python -m tests.harness n8n-install [VERSION] # install n8n into the cache folder
+    python -m tests.harness remove-prefixed P     # remove the Docker objects of a test prefix
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def main(argv=None):
     p.add_argument('--port', type=int, default=0)
     p.add_argument('--password-file', type=Path)
     sub.add_parser('docker')
+    p = sub.add_parser('remove-prefixed', help='remove the Docker objects labelled federation.prefix=PREFIX')
+    p.add_argument('prefix')
     p = sub.add_parser('n8n-install')
     p.add_argument('version', nargs='?', default=DEFAULT_VERSION)
     args = parser.parse_args(argv)
@@ -137,6 +140,9 @@ def main(argv=None):
             throwaway_postgres(args.action, args.state, args.port, args.password_file)
         elif args.command == 'docker':
             print('Docker engine %s running' % ensure_engine())
+        elif args.command == 'remove-prefixed':
+            from .docker_objects import remove_prefixed
+            remove_prefixed(args.prefix)
         elif args.command == 'n8n-install':
             print(install(args.version))
     except HarnessError as exc:
