@@ -20,6 +20,14 @@ import tempfile
 
 _ALPHABET = string.ascii_letters + string.digits
 
+# Kinds of generated secret besides random passwords: private keys, kept as unencrypted PKCS#8 PEM text
+# inside the encrypted file (the gateway's token signing key, for one).
+KEY_KINDS = ('ec_p256', 'rsa_2048', 'rsa_3072')
+KINDS = ('password',) + KEY_KINDS
+
+# The identity written into the platform's own secrets file (department files carry their department).
+PLATFORM_SCOPE = 'platform'
+
 
 def generate_secret(length=32):
     """A random string of ASCII letters and digits with at least one upper, one lower and one digit.
@@ -36,11 +44,37 @@ def generate_secret(length=32):
             return value
 
 
+def generate_private_key(kind):
+    """A new private key of ``kind`` (one of KEY_KINDS) as PKCS#8 PEM text."""
+    # Imported here: only the controller generates keys, and only when asked to.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if kind == 'ec_p256':
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif kind in ('rsa_2048', 'rsa_3072'):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=int(kind.split('_')[1]))
+    else:
+        raise ValueError('unknown key kind %r: use one of %s' % (kind, ', '.join(KEY_KINDS)))
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode('ascii')
+
+
+def generate_value(spec):
+    """A new secret for ``spec``: a length (a password of that length) or {'kind': ..., 'length': ...}."""
+    if isinstance(spec, dict):
+        kind = spec.get('kind', 'password')
+        if kind == 'password':
+            return generate_secret(spec.get('length', 32))
+        return generate_private_key(kind)
+    return generate_secret(spec)
+
+
 def reconcile(current, generate, values, rotate):
     """Work out the new mapping of secrets.
 
     current  -- the stored mapping (possibly empty)
-    generate -- name -> length of secrets that must exist (generated when missing)
+    generate -- name -> length (or {'kind': ...}, see generate_value) of secrets that must exist
     values   -- name -> value to store as given (for secrets obtained elsewhere, such as an API key)
     rotate   -- names to generate anew even when they exist
 
@@ -50,7 +84,7 @@ def reconcile(current, generate, values, rotate):
     generated, updated = [], []
     for name, length in sorted(generate.items()):
         if name not in new or name in rotate:
-            new[name] = generate_secret(length)
+            new[name] = generate_value(length)
             generated.append(name)
     for name, value in sorted(values.items()):
         if value is None:
@@ -62,7 +96,11 @@ def reconcile(current, generate, values, rotate):
 
 
 class VaultFileStore(object):
-    """One ansible-vault encrypted YAML file per department (mode 0600 in a 0700 folder)."""
+    """One ansible-vault encrypted YAML file per department (mode 0600 in a 0700 folder).
+
+    ``department=None`` is the platform's own file (secrets that belong to no department, such as
+    the gateway's signing key): it is written with ``scope: platform`` and never read as a department's.
+    """
 
     def __init__(self, path, department, vault_lib, secret, vault_id=None):
         self.path = path
@@ -93,13 +131,19 @@ class VaultFileStore(object):
         doc = yaml_load(plain) or {}
         if not isinstance(doc, dict) or not isinstance(doc.get('secrets', {}), dict):
             raise ValueError('%s is not a department secrets file' % self.path)
-        if doc.get('department') not in (None, self.department):
-            raise ValueError("%s holds the secrets of department '%s', not '%s'"
-                             % (self.path, doc.get('department'), self.department))
+        if self.department is None:
+            if doc.get('department') is not None or doc.get('scope', PLATFORM_SCOPE) != PLATFORM_SCOPE:
+                raise ValueError("%s holds the secrets of department '%s', not the platform's"
+                                 % (self.path, doc.get('department')))
+        elif doc.get('department') not in (None, self.department) or doc.get('scope') == PLATFORM_SCOPE:
+            raise ValueError("%s holds the secrets of %s, not of department '%s'"
+                             % (self.path, "department '%s'" % doc['department'] if doc.get('department') else 'the platform',
+                                self.department))
         return dict(doc.get('secrets') or {})
 
     def write(self, mapping, yaml_dump):
-        plain = yaml_dump({'department': self.department, 'secrets': dict(sorted(mapping.items()))})
+        owner = {'scope': PLATFORM_SCOPE} if self.department is None else {'department': self.department}
+        plain = yaml_dump(dict(owner, secrets=dict(sorted(mapping.items()))))
         encrypted = self.vault.encrypt(plain, self.secret, vault_id=self.vault_id)
         folder = os.path.dirname(self.path) or '.'
         os.makedirs(folder, mode=0o700, exist_ok=True)

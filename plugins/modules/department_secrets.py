@@ -30,17 +30,28 @@ attributes:
     details: The diff lists secret names only, never values.
 options:
   department:
-    description: The department the secrets belong to.
+    description:
+      - The department the secrets belong to. Required with O(scope=department), refused with O(scope=platform).
     type: str
-    required: true
+  scope:
+    description:
+      - V(department) keeps a department's secrets; V(platform) keeps secrets that belong to no department
+        (the API gateway's token signing key, for one) in a file of the platform's own, which is never read as
+        a department's file and the other way round.
+    type: str
+    default: department
+    choices: [department, platform]
   path:
     description: The encrypted secrets file. Its folder is created with mode 0700, the file with mode 0600.
     type: path
     required: true
   generate:
     description:
-      - Secrets that must exist, as a mapping of name to options (C(length), default 32, from 8 to 256).
-      - Values are ASCII letters and digits with at least one uppercase letter, one lowercase letter and one digit.
+      - Secrets that must exist, as a mapping of name to options C(kind) and C(length).
+      - C(kind=password) (the default) generates ASCII letters and digits with at least one uppercase letter, one
+        lowercase letter and one digit; C(length) is from 8 to 256, default 32.
+      - C(kind=ec_p256), C(kind=rsa_2048) or C(kind=rsa_3072) generates a private key, kept as unencrypted PKCS#8 PEM
+        text inside the encrypted file.
     type: dict
     default: {}
   values:
@@ -69,6 +80,14 @@ EXAMPLES = r'''
     generate:
       postgres_password: {}
       n8n_encryption_key: {length: 48}
+
+- name: Make sure the platform has the gateway's token signing key
+  federation.platform.department_secrets:
+    scope: platform
+    path: "{{ federation_secrets_dir }}/_platform/gateway.yml"
+    generate:
+      gateway_signing_key: {kind: ec_p256}
+    fact_name: federation_platform_secrets
 
 - name: Keep the API key n8n returned
   federation.platform.department_secrets:
