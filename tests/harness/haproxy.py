@@ -128,12 +128,7 @@ class HAProxy:
         if config is not None:
             self.write(config)
             self.check()
-        before = show_proc(self.master_socket)
-        try:
-            cli(self.master_socket, 'reload')
-        except OSError:
-            pass  # the master closes the CLI as it re-executes
-        return wait_for(lambda: _reloaded(self.master_socket, before), 15, 'HAProxy reload in %s' % self.base, log=self.log)
+        return reload_master(self.master_socket)
 
     def runtime(self, command: str) -> str:
         """A runtime API command for the current worker."""
@@ -152,6 +147,16 @@ class HAProxy:
             self.process_started = False
         if remove:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def reload_master(master_socket, timeout: float = 15.0) -> dict:
+    """Hot-reload the HAProxy behind ``master_socket`` (one this suite started); returns ``show proc`` after it."""
+    before = show_proc(master_socket)
+    try:
+        cli(master_socket, 'reload')
+    except OSError:
+        pass
+    return wait_for(lambda: _reloaded(master_socket, before), timeout, 'HAProxy reload through %s' % master_socket)
 
 
 def _reloaded(master_socket, before):
@@ -220,6 +225,13 @@ class _EchoHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a proxy closing its pooled connection is not an error of the test
+
+
 @dataclass
 class EchoServer:
     """A department's stand-in for its n8n webhooks: answers every request with what it received."""
@@ -230,8 +242,7 @@ class EchoServer:
 
     def start(self) -> 'EchoServer':
         self.port = self.port or free_port()
-        self._server = ThreadingHTTPServer(('127.0.0.1', self.port), _EchoHandler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(('127.0.0.1', self.port), _EchoHandler)
         self._server.department = self.department
         self._server.requests = self.requests
         self._thread = threading.Thread(target=self._server.serve_forever, name='echo-%s' % self.department, daemon=True)
