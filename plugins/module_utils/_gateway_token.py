@@ -80,7 +80,7 @@ def assess(token, key, algorithm, subject, issuer, audience=None, renew_before_d
                             leeway=0)
     except jwt.ExpiredSignatureError:
         return 'the token has expired', None
-    except jwt.InvalidTokenError as exc:
+    except (jwt.InvalidTokenError, TypeError, ValueError) as exc:
         # The exception text names a claim or a check, never the token itself.
         return 'the token is not valid for this gateway (%s)' % type(exc).__name__, None
     if header.get('alg') != algorithm:
