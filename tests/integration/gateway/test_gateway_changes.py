@@ -86,3 +86,13 @@ def test_removing_a_department_refuses_it_and_its_token_at_once(gateway, fast_ba
     assert 'dept_legal' not in (gateway.folder / 'departments.cfg').read_text()
     again = gateway.unroute('legal')
     assert recap(again.stdout)['changed'] == 0
+
+
+def test_no_token_or_key_appears_in_verbose_output(gateway):
+    run = gateway.route('records', gateway.backends['finance'].address, '-vvv')
+    output = run.stdout + run.stderr
+    token = gateway.token('records')
+    assert token.split('.')[2] not in output and token not in output
+    key_lines = [line for line in gateway.signing_key().splitlines() if 'PRIVATE KEY' not in line]
+    assert key_lines and not any(line in output for line in key_lines)
+    assert gateway.call('/dept/finance/x', token).status_code == 403  # routed, and not on finance's list
