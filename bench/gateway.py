@@ -50,7 +50,7 @@ def phase(name, started):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--duration', type=int, default=10, help='seconds of load per target')
     parser.add_argument('--connections', type=int, default=50)
     parser.add_argument('--threads', type=int, default=2)
