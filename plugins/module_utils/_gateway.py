@@ -38,6 +38,7 @@ from ansible_collections.federation.platform.plugins.module_utils._naming import
 
 STATE_FILE = 'departments.json'
 FRAGMENT_FILE = 'departments.cfg'
+PUBLIC_KEY_FILE = 'gateway-public.pem'
 MAP_FILES = ('backends.map', 'callers.map', 'limits.map', 'periods.map')
 PEERS_SECTION = 'federation_gateway'
 BACKEND_PREFIX = 'dept_'

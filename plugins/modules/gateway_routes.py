@@ -61,6 +61,12 @@ options:
     description: With O(state=present), remove every department that is not in O(departments).
     type: bool
     default: false
+  public_key:
+    description:
+      - The public key (PEM) the gateway verifies tokens with, written as C(gateway-public.pem) in O(path).
+        HAProxy reads it at start, so a change needs a reload (reported in RV(config_changed)).
+      - Left as it is when omitted.
+    type: str
   master_socket:
     description:
       - The master CLI socket of the running gateway (HAProxy C(-S)). When it answers, map changes are applied
@@ -102,7 +108,7 @@ files_changed:
   elements: str
   sample: [callers.map, departments.cfg, departments.json]
 config_changed:
-  description: Whether C(departments.cfg) changed, so the gateway needs a reload.
+  description: Whether C(departments.cfg) or the public key changed, so the gateway needs a reload.
   returned: always
   type: bool
 runtime_commands:
@@ -126,9 +132,16 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.federation.platform.plugins.module_utils._gateway import (
-    FRAGMENT_FILE, MAP_FILES, STATE_FILE, FolderLock, GatewayError, Runtime, dump_state, load_state,
+    FRAGMENT_FILE, MAP_FILES, PUBLIC_KEY_FILE, STATE_FILE, FolderLock, GatewayError, Runtime, dump_state, load_state,
     merge_departments, normalize_department, parse_map, read_text, render_fragment, render_maps, write_atomic)
 from ansible_collections.federation.platform.plugins.module_utils._naming import department_name_error
+
+
+def public_key_text(pem):
+    text = pem.strip() + '\n'
+    if not text.startswith('-----BEGIN PUBLIC KEY-----') or not text.rstrip().endswith('-----END PUBLIC KEY-----'):
+        raise GatewayError('public_key must be a PEM public key (-----BEGIN PUBLIC KEY-----), as gateway_token returns it')
+    return text
 
 
 def wanted_input(module):
@@ -163,8 +176,12 @@ def run(module):
         files = render_maps(departments)
         files[FRAGMENT_FILE] = render_fragment(departments)
         files[STATE_FILE] = dump_state(departments)
+        names = list(MAP_FILES) + [FRAGMENT_FILE, STATE_FILE]   # the record last: it names what the rest holds
+        if module.params['public_key'] is not None:
+            files[PUBLIC_KEY_FILE] = public_key_text(module.params['public_key'])
+            names.insert(0, PUBLIC_KEY_FILE)
         changed_files, diffs = [], []
-        for name in list(MAP_FILES) + [FRAGMENT_FILE, STATE_FILE]:   # the record last: it names what the rest holds
+        for name in names:
             before = read_text(os.path.join(folder, name))
             if before != files[name]:
                 changed_files.append(name)
@@ -196,7 +213,7 @@ def run(module):
         changed=changed,
         departments=departments,
         files_changed=changed_files,
-        config_changed=FRAGMENT_FILE in changed_files,
+        config_changed=bool({FRAGMENT_FILE, PUBLIC_KEY_FILE} & set(changed_files)),
         runtime_commands=commands,
         runtime=runtime_state,
         msg='gateway routes %s: %s (%s)' % ('updated' if changed else 'unchanged', ', '.join(names) or 'no departments',
@@ -215,6 +232,7 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             exclusive=dict(type='bool', default=False),
             master_socket=dict(type='path'),
+            public_key=dict(type='str'),
         ),
         supports_check_mode=True,
     )

@@ -156,7 +156,7 @@ def run(module):
         for path in (params['pidfile'], params['master_socket'], state_file):
             folder = os.path.dirname(path)
             if folder and not os.path.isdir(folder):
-                os.makedirs(folder, 0o755)
+                os.makedirs(folder, 0o700)  # the master socket's folder: the socket's mode is not enough on every system
         process.check()
         info = process.start() if action == 'started' else process.reload()
         write_atomic(state_file, wanted_sum + '\n', 0o644)
