@@ -117,6 +117,10 @@ runtime_commands:
   type: list
   elements: str
   sample: ["add map /etc/haproxy/federation/callers.map hr:finance 1"]
+running_as_root:
+  description: Whether the module ran as root on the gateway host, where HAProxy can drop its workers' privileges.
+  returned: always
+  type: bool
 runtime:
   description: C(applied) when the running gateway was updated, C(not running) when only files were written.
   returned: always
@@ -164,7 +168,7 @@ def run(module):
     exists = os.path.isdir(folder)
     if not exists and module.params['state'] == 'absent':
         return dict(changed=False, departments=[], files_changed=[], config_changed=False, runtime_commands=[],
-                    runtime='not running', msg='gateway routes unchanged: %s holds no gateway' % folder)
+                    runtime='not running', running_as_root=os.geteuid() == 0, msg='gateway routes unchanged: %s holds no gateway' % folder)
     if not exists and not check:
         os.makedirs(folder, 0o755)
     lock = FolderLock(folder) if (exists or not check) else None
@@ -216,6 +220,7 @@ def run(module):
         config_changed=bool({FRAGMENT_FILE, PUBLIC_KEY_FILE} & set(changed_files)),
         runtime_commands=commands,
         runtime=runtime_state,
+        running_as_root=os.geteuid() == 0,
         msg='gateway routes %s: %s (%s)' % ('updated' if changed else 'unchanged', ', '.join(names) or 'no departments',
                                             'running gateway updated' if commands and not check else runtime_state),
     )

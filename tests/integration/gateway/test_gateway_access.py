@@ -7,12 +7,14 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
+import pwd
 import time
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.harness.haproxy import cli, reload_master
+from tests.harness.haproxy import cli, reload_master, show_proc
 
 
 def b64(data: bytes) -> str:
@@ -149,3 +151,12 @@ def test_over_the_rate_limit_is_refused_and_counters_survive_a_reload(gateway):
     assert 'key=audit' in table, table
     assert gateway.call('/dept/finance/ledger', token).status_code == 429, 'the counters must survive a reload'
     assert workers_before
+
+
+def test_workers_drop_root(gateway):
+    workers = show_proc(gateway.master_socket)['workers']
+    assert workers
+    for pid in workers:
+        uid = os.stat('/proc/%d' % pid).st_uid
+        expected = pwd.getpwnam('haproxy').pw_uid if os.geteuid() == 0 else os.geteuid()
+        assert uid == expected
