@@ -26,6 +26,7 @@ SPECS = {
     'ops': {'callers': ['hr']},
     'legal': {'callers': ['hr']},
     'sales': {'callers': ['hr'], 'rate_limit': {'requests': 10, 'per_seconds': 60}},
+    'treasury': {'callers': ['hr']},
 }
 
 
