@@ -165,6 +165,8 @@ def run(module):
     folder = module.params['path']
     check = module.check_mode
     given = wanted_input(module)
+    # Every input is checked before anything is created.
+    key = public_key_text(module.params['public_key']) if module.params['public_key'] is not None else None
     exists = os.path.isdir(folder)
     if not exists and module.params['state'] == 'absent':
         return dict(changed=False, departments=[], files_changed=[], config_changed=False, runtime_commands=[],
@@ -181,8 +183,8 @@ def run(module):
         files[FRAGMENT_FILE] = render_fragment(departments)
         files[STATE_FILE] = dump_state(departments)
         names = list(MAP_FILES) + [FRAGMENT_FILE, STATE_FILE]   # the record last: it names what the rest holds
-        if module.params['public_key'] is not None:
-            files[PUBLIC_KEY_FILE] = public_key_text(module.params['public_key'])
+        if key is not None:
+            files[PUBLIC_KEY_FILE] = key
             names.insert(0, PUBLIC_KEY_FILE)
         changed_files, diffs = [], []
         for name in names:
