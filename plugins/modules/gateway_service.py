@@ -90,7 +90,7 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-action:
+operation:
   description: What was done - C(started), C(reloaded), C(stopped) or C(none).
   returned: always
   type: str
@@ -136,34 +136,34 @@ def run(module):
     loaded_sum = (read_text(state_file) or '').strip() if pid else None
 
     if params['state'] == 'stopped':
-        action = 'stopped' if pid else 'none'
+        operation = 'stopped' if pid else 'none'
         if pid and not module.check_mode:
             process.stop()
             if os.path.exists(state_file):
                 os.unlink(state_file)
-        return dict(changed=bool(pid), action=action, pid=None, workers=[], reloads=0, checksum=None,
+        return dict(changed=bool(pid), operation=operation, pid=None, workers=[], reloads=0, checksum=None,
                     before=dict(running=bool(pid), checksum=loaded_sum), after=dict(running=False, checksum=None))
 
     if not pid:
-        action = 'started'
+        operation = 'started'
     elif params['state'] == 'reloaded' or loaded_sum != wanted_sum:
-        action = 'reloaded'
+        operation = 'reloaded'
     else:
-        action = 'none'
+        operation = 'none'
 
     info = None
-    if action != 'none' and not module.check_mode:
+    if operation != 'none' and not module.check_mode:
         for path in (params['pidfile'], params['master_socket'], state_file):
             folder = os.path.dirname(path)
             if folder and not os.path.isdir(folder):
                 os.makedirs(folder, 0o700)  # the master socket's folder: the socket's mode is not enough on every system
         process.check()
-        info = process.start() if action == 'started' else process.reload()
+        info = process.start() if operation == 'started' else process.reload()
         write_atomic(state_file, wanted_sum + '\n', 0o644)
     elif pid:
         info = process.runtime.processes()
     info = info or {}
-    return dict(changed=action != 'none', action=action, pid=info.get('master') or pid, workers=info.get('workers', []),
+    return dict(changed=operation != 'none', operation=operation, pid=info.get('master') or pid, workers=info.get('workers', []),
                 reloads=info.get('reloads') or 0, checksum=wanted_sum,
                 before=dict(running=bool(pid), checksum=loaded_sum), after=dict(running=True, checksum=wanted_sum))
 
@@ -195,7 +195,7 @@ def main():
     if module._diff:
         result['diff'] = dict(before=before, after=after)
     result['msg'] = {'started': 'gateway started', 'reloaded': 'gateway reloaded', 'stopped': 'gateway stopped',
-                     'none': 'gateway %s' % ('runs its current configuration' if result['pid'] else 'not running')}[result['action']]
+                     'none': 'gateway %s' % ('runs its current configuration' if result['pid'] else 'not running')}[result['operation']]
     module.exit_json(**result)
 
 
