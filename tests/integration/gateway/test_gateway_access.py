@@ -14,6 +14,7 @@ import time
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.harness.common import wait_for
 from tests.harness.haproxy import cli, reload_master, show_proc
 
 
@@ -146,11 +147,12 @@ def test_over_the_rate_limit_is_refused_and_counters_survive_a_reload(gateway):
     # another caller is not slowed down by audit's limit
     assert gateway.call('/dept/finance/ledger', gateway.token('hr')).status_code == 200
 
-    workers_before = reload_master(gateway.master_socket)['workers']
-    table = cli(gateway.master_socket, '@1 show table federation_rl_60s')
-    assert 'key=audit' in table, table
+    assert reload_master(gateway.master_socket)['workers']
+    # The old worker hands its tables to the new one through the local peer, a moment after the new one starts.
+    table = wait_for(lambda: 'key=audit' in cli(gateway.master_socket, '@1 show table federation_rl_60s'), 10,
+                     'the rate counters in the new worker')
+    assert table
     assert gateway.call('/dept/finance/ledger', token).status_code == 429, 'the counters must survive a reload'
-    assert workers_before
 
 
 def test_workers_drop_root(gateway):
