@@ -45,6 +45,9 @@ BACKEND_PREFIX = 'dept_'
 TABLE_PREFIX = 'federation_rl_'
 DEFAULT_WEBHOOK_PATH = '/webhook'
 DEFAULT_RATE_LIMIT = {'requests': 60, 'per_seconds': 60}
+# HAProxy 2.6 hands its stick tables to the next worker only once its own peer resync period (5 s) is
+# over: a worker reloaded younger than that passes on no rate counters (measured). Reloads wait for it.
+MIN_WORKER_AGE = 6
 
 _HOST_RE = re.compile(r'^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]+\]|'
                       r'(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$')
@@ -362,7 +365,7 @@ class Runtime(object):
     def processes(self):
         """``show proc`` parsed: master pid and reload counts, current workers, old workers."""
         out = self.master('show proc')
-        info = {'master': None, 'reloads': None, 'failed': None, 'workers': [], 'old_workers': []}
+        info = {'master': None, 'reloads': None, 'failed': None, 'workers': [], 'old_workers': [], 'worker_age': None}
         section = None
         for line in out.splitlines():
             if line.startswith('# workers'):
@@ -384,7 +387,20 @@ class Runtime(object):
                 info['failed'] = int(failed.group(1)) if failed else 0
             elif section in ('workers', 'old_workers') and parts[1] == 'worker':
                 info[section].append(int(parts[0]))
+                if section == 'workers' and len(parts) >= 4:
+                    age = uptime_seconds(parts[3])
+                    if age is not None and (info['worker_age'] is None or age < info['worker_age']):
+                        info['worker_age'] = age
         return info
+
+
+def uptime_seconds(text):
+    """Seconds of an uptime as ``show proc`` prints it (``0d00h01m05s``), or None."""
+    match = re.match(r'^(\d+)d(\d+)h(\d+)m(\d+)s$', text)
+    if not match:
+        return None
+    days, hours, minutes, seconds = (int(g) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 # --------------------------------------------------------------------------- process control
@@ -458,6 +474,10 @@ class Process(object):
 
     def reload(self):
         before = self.runtime.processes()
+        if before['worker_age'] is not None and before['worker_age'] < MIN_WORKER_AGE:
+            # Let the running worker finish its peer resync period, or the rate counters are lost.
+            time.sleep(MIN_WORKER_AGE - before['worker_age'])
+            before = self.runtime.processes()
         try:
             self.runtime.master('reload')
         except (OSError, socket.error):

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.federation.platform.plugins.module_utils._gateway import (
-    GatewayError, Runtime, merge_departments, normalize_department, parse_backend, parse_map, render_fragment,
+    GatewayError, Runtime, merge_departments, uptime_seconds, normalize_department, parse_backend, parse_map, render_fragment,
     render_maps)
 
 
@@ -88,3 +88,18 @@ def test_runtime_commands_turn_the_running_map_into_the_file():
     commands = runtime.map_commands('/g/limits.map', {'a': '1', 'b': '2', 'gone': '3'}, {'a': '1', 'b': '5', 'new': '7'})
     assert commands == ['del map /g/limits.map gone', 'set map /g/limits.map b 5', 'add map /g/limits.map new 7']
     assert runtime.map_commands('/g/x.map', {'a': '1'}, {'a': '1'}) == []
+
+
+def test_show_proc_is_read_with_the_youngest_worker_age():
+    class Fake(Runtime):
+        def master(self, command):
+            return ('#<PID>          <type>          <reloads>       <uptime>        <version>\n'
+                    '100             master          3 [failed: 1]   0d01h00m00s     2.6.12\n'
+                    '# workers\n'
+                    '205             worker          0               0d00h00m04s     2.6.12\n'
+                    '# old workers\n'
+                    '201             worker          1               0d00h10m00s     2.6.12\n'
+                    '# programs\n')
+    info = Fake(None).processes()
+    assert info == {'master': 100, 'reloads': 3, 'failed': 1, 'workers': [205], 'old_workers': [201], 'worker_age': 4}
+    assert uptime_seconds('1d02h03m04s') == 93784 and uptime_seconds('soon') is None

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.harness.common import wait_for
-from tests.harness.haproxy import cli, reload_master, show_proc
+from tests.harness.haproxy import cli, show_proc
 
 
 def b64(data: bytes) -> str:
@@ -147,7 +147,11 @@ def test_over_the_rate_limit_is_refused_and_counters_survive_a_reload(gateway):
     # another caller is not slowed down by audit's limit
     assert gateway.call('/dept/finance/ledger', gateway.token('hr')).status_code == 200
 
-    assert reload_master(gateway.master_socket)['workers']
+    workers = show_proc(gateway.master_socket)['workers']
+    reloaded = gateway.ansible.module('federation.platform.gateway_service', dict(
+        state='reloaded', config_files=[str(gateway.folder / 'haproxy.cfg'), str(gateway.folder / 'departments.cfg')],
+        pidfile=str(gateway.pidfile), master_socket=str(gateway.master_socket)))
+    assert reloaded['operation'] == 'reloaded' and not set(reloaded['workers']) & set(workers), reloaded
     # The old worker hands its tables to the new one through the local peer, a moment after the new one starts.
     table = wait_for(lambda: 'key=audit' in cli(gateway.master_socket, '@1 show table federation_rl_60s'), 10,
                      'the rate counters in the new worker')

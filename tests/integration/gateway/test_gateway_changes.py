@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+from tests.harness.common import wait_for
 from tests.harness.haproxy import EchoServer, cli, show_proc, wrk
 from tests.helpers import recap
 
@@ -55,14 +56,24 @@ def test_adding_a_department_under_load_loses_no_request(gateway, fast_backends)
     assert gateway.call('/dept/ops/status', token).json()['department'] == 'ops'
     workers = show_proc(gateway.master_socket)['workers']
 
-    result = {}
+    result, runs = {}, {}
     load = threading.Thread(target=lambda: result.update(wrk(
         gateway.url + '/dept/ops/status', duration=10, connections=20, headers={'Authorization': 'Bearer ' + token})))
-    load.start()
+    # A new backend: maps at once, then a hot reload. The load starts once the playbook has recorded the new
+    # department, a few seconds before its reload, so the reload happens under load.
+    adding = threading.Thread(target=lambda: runs.update(run=gateway.route('legal', fast_backends['legal'], check=False)))
+    adding.start()
     try:
-        run = gateway.route('legal', fast_backends['legal'])  # a new backend: maps at once, then a hot reload
+        wait_for(lambda: 'legal' in (gateway.folder / 'departments.json').read_text(), 60, 'the new department recorded')
+        load.start()
+        adding.join()
+        assert load.is_alive(), 'the reload must happen while the load runs'
     finally:
-        load.join()
+        adding.join()
+        if load.ident is not None:  # started
+            load.join()
+    run = runs['run']
+    assert run.returncode == 0, run.stdout[-5000:]
     print('wrk during the reload: requests %d, non-2xx %d, errors %d, %.0f req/s'
           % (result['requests'], result['non_2xx'], result['errors'], result['rate']))
     assert recap(run.stdout)['changed'] > 0
