@@ -150,7 +150,8 @@ def test_over_the_rate_limit_is_refused_and_counters_survive_a_reload(gateway):
     workers = show_proc(gateway.master_socket)['workers']
     reloaded = gateway.ansible.module('federation.platform.gateway_service', dict(
         state='reloaded', config_files=[str(gateway.folder / 'haproxy.cfg'), str(gateway.folder / 'departments.cfg')],
-        pidfile=str(gateway.pidfile), master_socket=str(gateway.master_socket)))
+        watch_files=[str(gateway.folder / 'gateway-public.pem')], pidfile=str(gateway.pidfile),
+        master_socket=str(gateway.master_socket)))
     assert reloaded['operation'] == 'reloaded' and not set(reloaded['workers']) & set(workers), reloaded
     # The old worker hands its tables to the new one through the local peer, a moment after the new one starts.
     table = wait_for(lambda: 'key=audit' in cli(gateway.master_socket, '@1 show table federation_rl_60s'), 10,
