@@ -18,6 +18,9 @@ description:
     stick-table counters pass on through the local peer.
   - The configuration is checked with C(haproxy -c) before any start or reload; a configuration that does not
     pass leaves the running gateway as it is.
+  - With O(systemd_unit), systemd runs the same master-worker HAProxy from a unit of its own (written to
+    O(systemd_dir), enabled), so the gateway comes back after a crash or a reboot; reloads still go through the
+    master CLI. Without it the module starts HAProxy itself, which needs no init system (a container, the local default).
   - Whether a reload is due is decided by a checksum of O(config_files) and O(watch_files), recorded in O(state_file)
     after each successful start or reload.
 author:
@@ -64,6 +67,16 @@ options:
     description: The HAProxy program.
     type: str
     default: haproxy
+  systemd_unit:
+    description:
+      - The name of a systemd unit (without C(.service)) to run the gateway under. The unit file is written from the
+        other options, systemd reloads its units when it changed, and the unit is enabled.
+      - Omitted, the module starts HAProxy itself.
+    type: str
+  systemd_dir:
+    description: Where the unit file goes.
+    type: path
+    default: /etc/systemd/system
   timeout:
     description: Seconds to wait for a start, a reload or a stop.
     type: int
@@ -80,6 +93,15 @@ EXAMPLES = r'''
       - /etc/haproxy/federation/gateway-public.pem
     pidfile: /etc/haproxy/federation/run/haproxy.pid
     master_socket: /etc/haproxy/federation/run/master.sock
+
+- name: Run the gateway under systemd, so it comes back after a reboot
+  federation.platform.gateway_service:
+    config_files:
+      - /etc/haproxy/federation/haproxy.cfg
+      - /etc/haproxy/federation/departments.cfg
+    pidfile: /etc/haproxy/federation/run/haproxy.pid
+    master_socket: /etc/haproxy/federation/run/master.sock
+    systemd_unit: federation-gateway
 
 - name: Stop the gateway
   federation.platform.gateway_service:
@@ -108,6 +130,10 @@ reloads:
   description: How many times the master has reloaded since it started.
   returned: always
   type: int
+unit_changed:
+  description: With O(systemd_unit), whether the unit file was written (or enabled) by this call.
+  returned: always
+  type: bool
 checksum:
   description: The checksum of the configuration the gateway runs.
   returned: always
@@ -119,6 +145,7 @@ msg:
 '''
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -129,8 +156,25 @@ from ansible_collections.federation.platform.plugins.module_utils._gateway impor
 def run(module):
     params = module.params
     binary = params['binary'] if os.path.isabs(params['binary']) else module.get_bin_path(params['binary'], required=True)
-    process = Process(binary, params['config_files'], params['pidfile'], params['master_socket'], float(params['timeout']))
+    unit = params['systemd_unit']
+    if unit is not None and not re.match(r'^[A-Za-z0-9][A-Za-z0-9@_.-]{0,200}$', unit) or (unit or '').endswith('.service'):
+        raise GatewayError('systemd_unit %r is not a unit name: use letters, digits and @ _ . - without .service' % unit)
+    systemctl = module.get_bin_path('systemctl', required=True) if unit else None
+    process = Process(binary, params['config_files'], params['pidfile'], params['master_socket'], float(params['timeout']),
+                      systemd_unit=unit, systemctl=systemctl)
     state_file = params['state_file'] or params['pidfile'] + '.loaded'
+    unit_changed = False
+    if unit and params['state'] != 'stopped':
+        unit_path = os.path.join(params['systemd_dir'], unit + '.service')
+        unit_text = process.unit_text()
+        written = read_text(unit_path) != unit_text
+        if written and not module.check_mode:
+            write_atomic(unit_path, unit_text, 0o644)
+            process.daemon_reload()
+        enable = not process.enabled()
+        if enable and not module.check_mode:
+            process.enable()
+        unit_changed = written or enable
     wanted_sum = checksum(params['config_files'] + params['watch_files'])
     pid = process.running()
     loaded_sum = (read_text(state_file) or '').strip() if pid else None
@@ -141,7 +185,7 @@ def run(module):
             process.stop()
             if os.path.exists(state_file):
                 os.unlink(state_file)
-        return dict(changed=bool(pid), operation=operation, pid=None, workers=[], reloads=0, checksum=None,
+        return dict(changed=bool(pid), operation=operation, pid=None, workers=[], reloads=0, checksum=None, unit_changed=False,
                     before=dict(running=bool(pid), checksum=loaded_sum), after=dict(running=False, checksum=None))
 
     if not pid:
@@ -163,8 +207,8 @@ def run(module):
     elif pid:
         info = process.runtime.processes()
     info = info or {}
-    return dict(changed=operation != 'none', operation=operation, pid=info.get('master') or pid, workers=info.get('workers', []),
-                reloads=info.get('reloads') or 0, checksum=wanted_sum,
+    return dict(changed=operation != 'none' or unit_changed, operation=operation, pid=info.get('master') or pid,
+                workers=info.get('workers', []), reloads=info.get('reloads') or 0, checksum=wanted_sum, unit_changed=unit_changed,
                 before=dict(running=bool(pid), checksum=loaded_sum), after=dict(running=True, checksum=wanted_sum))
 
 
@@ -179,6 +223,8 @@ def main():
             state_file=dict(type='path'),
             binary=dict(type='str', default='haproxy'),
             timeout=dict(type='int', default=30),
+            systemd_unit=dict(type='str'),
+            systemd_dir=dict(type='path', default='/etc/systemd/system'),
         ),
         supports_check_mode=True,
     )

@@ -60,11 +60,11 @@ class Gateway:
             'api_gateway_peer_port': self.peer_port,
         }, **more))
 
-    def route(self, dept, backend=None, *args, check=True, **more):
+    def route(self, dept, backend=None, *args, check=True, env=None, **more):
         """Run playbooks/gateway.yml for ``dept``; returns the finished process."""
         backend = backend or self.backends[dept].address
         run = self.ansible.playbook('playbooks/gateway.yml', '-e', 'dept=%s' % dept, '-e', 'gateway_backend=%s' % backend,
-                                    '-e', self.extra_vars(**more), *args)
+                                    '-e', self.extra_vars(**more), *args, env=env)
         if check:
             assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-3000:]
         return run

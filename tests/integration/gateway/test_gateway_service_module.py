@@ -8,6 +8,7 @@ import requests
 
 from tests.harness.common import free_port
 from tests.harness.haproxy import show_proc, stop_pidfile
+from tests.harness.systemd import FakeSystemd
 from tests.helpers import Ansible
 
 MODULE = 'federation.platform.gateway_service'
@@ -73,3 +74,48 @@ def test_start_reload_refuse_and_stop(service):
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=5)
     assert run.module(MODULE, dict(args, state='stopped'))['changed'] is False
+
+
+def test_under_systemd_the_unit_is_written_enabled_started_and_reloaded_through_the_master(service):
+    run, args, config, port, folder = service
+    systemd = FakeSystemd(folder / 'systemd')
+    args = dict(args, systemd_unit='federation-gateway-test', systemd_dir=str(systemd.units))
+    url = 'http://127.0.0.1:%d/' % port
+    config.write_text(CONFIG.format(port=port, text='one'))
+    try:
+        checked = run.module(MODULE, args, check=True, env=systemd.env())
+        assert checked['changed'] is True and checked['unit_changed'] is True
+        assert not (systemd.units / 'federation-gateway-test.service').exists()
+
+        started = run.module(MODULE, args, env=systemd.env())
+        assert started['operation'] == 'started' and started['unit_changed'] is True, started
+        unit = (systemd.units / 'federation-gateway-test.service').read_text()
+        assert 'Type=notify' in unit and 'Restart=always' in unit and ' -Ws -S ' in unit
+        systemd.verify('federation-gateway-test')
+        state = systemd.state
+        assert state['enabled'] == ['federation-gateway-test']
+        assert [c[0] for c in state['calls']][:4] == ['is-enabled', 'daemon-reload', 'is-enabled', 'enable']
+        assert state['pids']['federation-gateway-test'] == started['pid'], 'systemd runs the master itself'
+        assert requests.get(url, timeout=5).text == 'one'
+
+        again = run.module(MODULE, args, env=systemd.env())
+        assert again['changed'] is False and again['unit_changed'] is False
+
+        config.write_text(CONFIG.format(port=port, text='two'))
+        reloaded = run.module(MODULE, args, env=systemd.env())
+        assert reloaded['operation'] == 'reloaded' and reloaded['pid'] == started['pid']
+        assert requests.get(url, timeout=5).text == 'two'
+
+        stopped = run.module(MODULE, dict(args, state='stopped'), env=systemd.env())
+        assert stopped['operation'] == 'stopped' and systemd.state['calls'][-1] == ['stop', 'federation-gateway-test']
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=5)
+    finally:
+        systemd.stop_all()
+
+
+def test_a_bad_unit_name_is_refused(service):
+    run, args, config, port, folder = service
+    config.write_text(CONFIG.format(port=port, text='one'))
+    refused = run.module(MODULE, dict(args, systemd_unit='../evil.service'))
+    assert refused['failed'] and 'is not a unit name' in refused['msg']

@@ -1,10 +1,12 @@
-"""A gateway that requires an audience: tokens are minted with it, and a token without it is refused."""
+"""Gateways set up differently from the suite's: one that requires an audience (RS256 keys), one under systemd."""
 
 from __future__ import annotations
 
 import jwt
 
-from tests.harness.haproxy import stop_pidfile
+from tests.harness.haproxy import show_proc, stop_pidfile
+from tests.harness.systemd import FakeSystemd
+from tests.helpers import recap
 from tests.integration.gateway.conftest import _set_up
 
 
@@ -27,6 +29,28 @@ def test_audience_is_minted_and_required(tmp_path_factory):
         complete = gateway.mint(key=key, algorithm='RS256', sub='hr', aud='assistants')
         assert gateway.call('/dept/finance/x', complete).status_code == 200
     finally:
+        stop_pidfile(gateway.pidfile)
+        for server in gateway.backends.values():
+            server.stop()
+
+
+def test_the_role_runs_the_gateway_under_systemd_when_asked(tmp_path_factory):
+    gateway = _set_up(tmp_path_factory, ['finance', 'hr'])
+    systemd = FakeSystemd(gateway.folder.parent / 'systemd')
+    more = dict(api_gateway_service_manager='systemd', api_gateway_systemd_unit='federation-gateway-test',
+                api_gateway_systemd_dir=str(systemd.units))
+    try:
+        for dept in ('finance', 'hr'):
+            gateway.route(dept, env=systemd.env(), **more)
+        systemd.verify('federation-gateway-test')
+        pid = systemd.state['pids']['federation-gateway-test']
+        assert show_proc(gateway.master_socket)['master'] == pid  # systemd's process is the master, reloaded in place
+        answer = gateway.call('/dept/finance/x', gateway.token('hr'))
+        assert answer.status_code == 200 and answer.json()['caller'] == 'hr'
+        again = gateway.route('hr', env=systemd.env(), **more)
+        assert recap(again.stdout)['changed'] == 0
+    finally:
+        systemd.stop_all()
         stop_pidfile(gateway.pidfile)
         for server in gateway.backends.values():
             server.stop()
