@@ -4,20 +4,18 @@
 
 from __future__ import annotations
 
-import yaml
-
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.vault import AnsibleVaultError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.federation.platform.plugins.module_utils._naming import validate_department_name
 from ansible_collections.federation.platform.plugins.module_utils._secrets import (
-    StoreConflict, StoreError, merge_metadata, reconcile, update)
-from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import open_store, store_argument_spec
+    KINDS, merge_metadata, owner_of, reconcile)
+from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import open_store, store_argument_spec, update_store
 
 
 class ActionModule(ActionBase):
-    """Keep a department's secrets in its store (ansible-vault file or HashiCorp Vault), on the controller."""
+    """Keep a department's (or the platform's own) secrets in its store (ansible-vault file or HashiCorp Vault),
+    on the controller."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -29,7 +27,9 @@ class ActionModule(ActionBase):
         result['_ansible_no_log'] = True
         spec = store_argument_spec()
         spec.update(
-            department=dict(type='str', required=True),
+            department=dict(type='str'),
+            scope=dict(type='str', default='department', choices=['department', 'platform']),
+            name=dict(type='str'),
             generate=dict(type='dict', default={}),
             values=dict(type='dict', default={}, no_log=True),
             metadata=dict(type='dict', default={}),
@@ -37,32 +37,64 @@ class ActionModule(ActionBase):
             fact_name=dict(type='str', default='federation_secrets'),
         )
         validation, args = self.validate_argument_spec(argument_spec=spec)
-        department = str(args['department'])
-        try:
-            validate_department_name(department)
-        except ValueError as exc:
-            raise AnsibleActionFail('Invalid department: %s' % exc)
+        if args['scope'] == 'platform':
+            if args['department'] is not None:
+                raise AnsibleActionFail("The platform's secrets belong to no department: with scope=platform, "
+                                        "leave out department (got '%s')." % args['department'])
+            department = None
+            try:
+                if args['name'] is not None:
+                    validate_department_name(args['name'])
+            except ValueError:
+                raise AnsibleActionFail("Invalid name %r of the platform's secrets: use the department naming rule "
+                                        "(2-31 lowercase letters, digits and single hyphens, starting with a letter), "
+                                        "such as 'gateway'." % args['name'])
+        else:
+            if args['department'] is None:
+                raise AnsibleActionFail('No department given: set department, or scope=platform for the '
+                                        "platform's own secrets.")
+            if args['name'] is not None:
+                raise AnsibleActionFail("name names a set of the platform's secrets: with scope=department, leave it "
+                                        "out (got '%s')." % args['name'])
+            department = str(args['department'])
+            try:
+                validate_department_name(department)
+            except ValueError as exc:
+                raise AnsibleActionFail('Invalid department: %s' % exc)
+        owner = owner_of(department)
+        title = owner[0].upper() + owner[1:]
 
         generate = {}
         for name, options in args['generate'].items():
-            length = (options or {}).get('length', 32) if isinstance(options, dict) else options
-            if not isinstance(length, int) or isinstance(length, bool) or not 8 <= length <= 256:
-                raise AnsibleActionFail("Secret '%s' of department '%s': length must be a whole number from 8 to 256"
-                                        % (name, department))
-            generate[str(name)] = length
+            options = options if isinstance(options, dict) else {'length': options}
+            kind = options.get('kind', 'password')
+            if kind not in KINDS:
+                raise AnsibleActionFail("Secret '%s' of %s: kind %r is unknown; use one of %s"
+                                        % (name, owner, kind, ', '.join(KINDS)))
+            if kind == 'password':
+                length = options.get('length', 32)
+                if not isinstance(length, int) or isinstance(length, bool) or not 8 <= length <= 256:
+                    raise AnsibleActionFail("Secret '%s' of %s: length must be a whole number from 8 to 256"
+                                            % (name, owner))
+                generate[str(name)] = length
+            elif options.get('length') is not None:
+                raise AnsibleActionFail("Secret '%s' of %s: a %s key has no length; leave length out or use "
+                                        "another kind" % (name, owner, kind))
+            else:
+                generate[str(name)] = {'kind': kind}
         unknown = sorted(set(args['rotate']) - set(generate))
         if unknown:
-            raise AnsibleActionFail("Department '%s': cannot rotate %s, which %s not generated secrets"
-                                    % (department, ', '.join(unknown), 'is' if len(unknown) == 1 else 'are'))
+            raise AnsibleActionFail("%s: cannot rotate %s, which %s not generated secrets"
+                                    % (title, ', '.join(unknown), 'is' if len(unknown) == 1 else 'are'))
         metadata_changes = {}
         for name, entry in args['metadata'].items():
             if entry is not None and not isinstance(entry, dict):
-                raise AnsibleActionFail("Department '%s': metadata of secret '%s' must be a mapping (for example "
-                                        "{expires_at: '2030-01-31T00:00:00Z'}) or null to remove it" % (department, name))
+                raise AnsibleActionFail("%s: metadata of secret '%s' must be a mapping (for example "
+                                        "{expires_at: '2030-01-31T00:00:00Z'}) or null to remove it" % (title, name))
             metadata_changes[str(name)] = entry
         values = {str(k): (None if v is None else str(v)) for k, v in args['values'].items()}
 
-        store = open_store(self._loader, args, department)
+        store = open_store(self._loader, args, department, platform_name=args['name'])
         where = store.describe()
         outcome = {}
 
@@ -75,19 +107,7 @@ class ActionModule(ActionBase):
                 return None
             return new, metadata
 
-        try:
-            before, saved, dummy = update(store, change, write=not self._task.check_mode)
-        except (AnsibleVaultError, ValueError) as exc:
-            raise AnsibleActionFail("Failed to read the secrets of department '%s' from %s: %s. Check the vault "
-                                    "password; the file was left as it is." % (department, where, exc))
-        except StoreConflict as exc:
-            raise AnsibleActionFail("Failed to write the secrets of department '%s' to %s: %s, again and again. "
-                                    "Another run keeps writing them; try again." % (department, where, exc))
-        except StoreError as exc:
-            raise AnsibleActionFail(str(exc))
-        except (OSError, yaml.YAMLError) as exc:
-            raise AnsibleActionFail("Failed to write the secrets of department '%s' to %s: %s. The previous "
-                                    "file, if any, is unchanged." % (department, where, exc))
+        before, saved, dummy = update_store(store, change, department, self._task.check_mode)
 
         generated, updated = outcome['generated'], outcome['updated']
         changed = saved is not None
@@ -99,9 +119,9 @@ class ActionModule(ActionBase):
             generated=generated,
             updated=updated,
             ansible_facts={args['fact_name']: new},
-            msg="secrets of department '%s': %s" % (
-                department, ', '.join(['generated ' + n for n in generated] + ['stored ' + n for n in updated]
-                                      + (['metadata updated'] if outcome['metadata_changed'] else [])) or 'unchanged'),
+            msg="secrets of %s: %s" % (
+                owner, ', '.join(['generated ' + n for n in generated] + ['stored ' + n for n in updated]
+                                 + (['metadata updated'] if outcome['metadata_changed'] else [])) or 'unchanged'),
         )
         if self._task.diff:
             result['diff'] = dict(before={'secrets': sorted(before.secrets)}, after={'secrets': sorted(new)},

@@ -13,7 +13,11 @@ it). Two stores offer the same interface (lock/unlock, load/save, and the update
 - HashiVaultKV2Store: a HashiCorp Vault KV version 2 secret per department, written with
   check-and-set so concurrent writers cannot lose each other's updates.
 
-Values are generated once and kept: a re-run never rotates a secret unless asked to.
+Either store also keeps secrets that belong to no department (the platform's own, such as the API
+gateway's signing key): constructed with ``department=None``, see VaultFileStore and hashi_vault_path.
+
+Values are generated once and kept: a re-run never rotates a secret unless asked to. A generated
+secret is a random password or a private key (KINDS).
 """
 
 from __future__ import annotations
@@ -32,6 +36,16 @@ from ansible.module_utils.urls import Request, make_context
 
 _ALPHABET = string.ascii_letters + string.digits
 
+# Kinds of generated secret besides random passwords: private keys, kept as unencrypted PKCS#8 PEM text
+# inside the encrypted file (the gateway's token signing key, for one).
+KEY_KINDS = ('ec_p256', 'rsa_2048', 'rsa_3072')
+KINDS = ('password',) + KEY_KINDS
+
+# The identity written into the platform's own secrets file (department files carry their department),
+# and the folder of the platform's own secrets next to the departments' (a name no department can have).
+PLATFORM_SCOPE = 'platform'
+PLATFORM_FOLDER = '_platform'
+
 
 def generate_secret(length=32):
     """A random string of ASCII letters and digits with at least one upper, one lower and one digit.
@@ -48,11 +62,37 @@ def generate_secret(length=32):
             return value
 
 
+def generate_private_key(kind):
+    """A new private key of ``kind`` (one of KEY_KINDS) as PKCS#8 PEM text."""
+    # Imported here: only the controller generates keys, and only when asked to.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if kind == 'ec_p256':
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif kind in ('rsa_2048', 'rsa_3072'):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=int(kind.split('_')[1]))
+    else:
+        raise ValueError('unknown key kind %r: use one of %s' % (kind, ', '.join(KEY_KINDS)))
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode('ascii')
+
+
+def generate_value(spec):
+    """A new secret for ``spec``: a length (a password of that length) or {'kind': ..., 'length': ...}."""
+    if isinstance(spec, dict):
+        kind = spec.get('kind', 'password')
+        if kind == 'password':
+            return generate_secret(spec.get('length', 32))
+        return generate_private_key(kind)
+    return generate_secret(spec)
+
+
 def reconcile(current, generate, values, rotate):
     """Work out the new mapping of secrets.
 
     current  -- the stored mapping (possibly empty)
-    generate -- name -> length of secrets that must exist (generated when missing)
+    generate -- name -> length (or {'kind': ...}, see generate_value) of secrets that must exist
     values   -- name -> value to store as given (for secrets obtained elsewhere, such as an API key)
     rotate   -- names to generate anew even when they exist
 
@@ -62,7 +102,7 @@ def reconcile(current, generate, values, rotate):
     generated, updated = [], []
     for name, length in sorted(generate.items()):
         if name not in new or name in rotate:
-            new[name] = generate_secret(length)
+            new[name] = generate_value(length)
             generated.append(name)
     for name, value in sorted(values.items()):
         if value is None:
@@ -71,6 +111,25 @@ def reconcile(current, generate, values, rotate):
             new[name] = value
             updated.append(name)
     return new, generated, updated
+
+
+def owner_of(department):
+    """How messages name the owner of a store: a department, or the platform (``department`` None)."""
+    return 'the platform' if department is None else "department '%s'" % department
+
+
+def hashi_vault_path(path_prefix, department, name=None):
+    """The default KV path of a department's secrets, ``<prefix>/<department>``, or of a set of the
+    platform's own secrets (``department`` None), ``<prefix>/_platform/<name>``.
+
+    ``_platform`` can never be a department (names start with a letter), so the two never meet.
+    """
+    prefix = (path_prefix or 'federation').strip('/')
+    if department is None:
+        if not name:
+            raise ValueError("the platform's secrets in HashiCorp Vault need a name")
+        return '%s/%s/%s' % (prefix, PLATFORM_FOLDER, name)
+    return '%s/%s' % (prefix, department)
 
 
 class StoreError(Exception):
@@ -157,6 +216,10 @@ class VaultFileStore(object):
 
     The file holds {department, secrets, metadata}. Writes happen under an exclusive lock on a
     sidecar lock file, so concurrent runs on one controller serialise instead of losing updates.
+
+    ``department=None`` is a file of the platform's own (secrets that belong to no department, such as
+    the gateway's signing key): it holds {scope: platform, secrets, metadata}, and a department's file
+    is never read as the platform's nor the other way round.
     """
 
     backend = 'file'
@@ -171,7 +234,6 @@ class VaultFileStore(object):
         self.yaml_dump = yaml_dump
         self._lock_fd = None
         self._lock_depth = 0
-        self._metadata = None
 
     def describe(self):
         return self.path
@@ -194,34 +256,39 @@ class VaultFileStore(object):
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _document(self, yaml_load):
+    def _document(self):
         if not os.path.exists(self.path):
             return None
         with open(self.path, 'rb') as handle:
             data = handle.read()
         text = self.vault.decrypt(data)
-        doc = yaml_load(text) or {}
+        doc = self.yaml_load(text) or {}
         if not isinstance(doc, dict) or not isinstance(doc.get('secrets', {}), dict) \
                 or not isinstance(doc.get('metadata', {}) or {}, dict):
-            raise ValueError('%s is not a department secrets file' % self.path)
-        if doc.get('department') not in (None, self.department):
-            raise ValueError("%s holds the secrets of department '%s', not '%s'"
-                             % (self.path, doc.get('department'), self.department))
+            raise ValueError('%s is not a Federation secrets file' % self.path)
+        if self.department is None:
+            if doc.get('department') is not None or doc.get('scope', PLATFORM_SCOPE) != PLATFORM_SCOPE:
+                raise ValueError("%s holds the secrets of %s, not the platform's"
+                                 % (self.path, owner_of(doc.get('department'))))
+        elif doc.get('department') not in (None, self.department) or doc.get('scope') == PLATFORM_SCOPE:
+            raise ValueError("%s holds the secrets of %s, not of department '%s'"
+                             % (self.path, owner_of(doc.get('department')), self.department))
         return doc
 
-    def read(self, yaml_load):
-        doc = self._document(yaml_load) or {}
-        self._metadata = dict(doc.get('metadata') or {})
-        return dict(doc.get('secrets') or {})
+    def load(self):
+        doc = self._document()
+        if doc is None:
+            return Snapshot()
+        return Snapshot(doc.get('secrets'), doc.get('metadata'), exists=True)
 
-    def write(self, mapping, yaml_dump, metadata=None):
-        if metadata is None:
-            metadata = self._metadata or {}
-        doc = {'department': str(self.department), 'secrets': plain(dict(sorted(mapping.items())))}
+    def save(self, snapshot, secrets, metadata):
+        """Write the file whole (a temporary file renamed over it). The lock held since load() is what
+        makes this safe: no one wrote in between, so ``snapshot`` needs no check here."""
+        owner = {'scope': PLATFORM_SCOPE} if self.department is None else {'department': str(self.department)}
+        doc = dict(owner, secrets=plain(dict(sorted(secrets.items()))))
         if metadata:
             doc['metadata'] = plain(dict(sorted(metadata.items())))
-        text = yaml_dump(doc)
-        encrypted = self.vault.encrypt(text, self.secret, vault_id=self.vault_id)
+        encrypted = self.vault.encrypt(self.yaml_dump(doc), self.secret, vault_id=self.vault_id)
         folder = os.path.dirname(self.path) or '.'
         os.makedirs(folder, mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix='.%s.' % os.path.basename(self.path))
@@ -236,23 +303,11 @@ class VaultFileStore(object):
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        self._metadata = dict(metadata)
-
-    def load(self):
-        doc = self._document(self.yaml_load)
-        if doc is None:
-            self._metadata = {}
-            return Snapshot()
-        self._metadata = dict(doc.get('metadata') or {})
-        return Snapshot(doc.get('secrets'), doc.get('metadata'), exists=True)
-
-    def save(self, snapshot, secrets, metadata):
-        # The lock held since load() is what makes this safe: no one wrote in between.
-        self.write(secrets, self.yaml_dump, metadata)
 
 
 class HashiVaultKV2Store(object):
-    """A department's secrets as one HashiCorp Vault KV version 2 secret.
+    """A department's secrets as one HashiCorp Vault KV version 2 secret (``department=None``: a set of the
+    platform's own secrets, whose ``path`` must then be given; see hashi_vault_path).
 
     The secret's data holds the secrets as top-level string keys (what `vault kv get` and the
     community.hashi_vault lookups show) and the metadata as JSON text under the reserved key
@@ -268,7 +323,7 @@ class HashiVaultKV2Store(object):
         self.url = (url or '').rstrip('/')
         self.token = token
         self.mount = (engine_mount_point or 'secret').strip('/')
-        self.path = (path or 'federation/%s' % department).strip('/')
+        self.path = (path or hashi_vault_path('federation', department)).strip('/')
         self.namespace = namespace
         self.validate_certs = validate_certs
         self.ca_cert = ca_cert
@@ -322,8 +377,8 @@ class HashiVaultKV2Store(object):
                     'read, create and update on %s/data/%s.' % (self.mount, self.path))
         elif status == 404:
             hint = " Check that a KV version 2 engine is mounted at '%s'." % self.mount
-        return StoreError("Failed to %s the secrets of department '%s' on %s: %s.%s"
-                          % (what, self.department, self.describe(), said, hint))
+        return StoreError("Failed to %s the secrets of %s on %s: %s.%s"
+                          % (what, owner_of(self.department), self.describe(), said, hint))
 
     def load(self):
         status, payload = self._request('GET', 'data')

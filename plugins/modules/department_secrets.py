@@ -18,6 +18,8 @@ description:
     so a re-run never rotates a password by accident. O(rotate) generates named secrets anew.
   - Stores values obtained elsewhere (an API key returned by a server, say) through O(values), and what is known
     about them (when they expire, say) through O(metadata).
+  - With O(scope=platform) it keeps, the same way, secrets that belong to no department but to the platform
+    (the API gateway's token signing key), in a store of their own.
   - Sets the fact named by O(fact_name) to the full mapping of secrets. The task result is always hidden
     as if C(no_log) were set, since it carries secret values.
 author:
@@ -35,13 +37,35 @@ attributes:
     details: The diff lists secret names only, never values.
 options:
   department:
-    description: The department the secrets belong to.
+    description:
+      - The department the secrets belong to. Required with O(scope=department), refused with O(scope=platform).
     type: str
-    required: true
+  scope:
+    description:
+      - V(department) keeps a department's secrets; V(platform) keeps secrets that belong to no department
+        (the API gateway's token signing key, for one) in a store of the platform's own, which is never read as
+        a department's and the other way round.
+      - With O(backend=file) the platform's store is the file at O(path), marked C(scope=platform) where a
+        department's file names its C(department). With O(backend=hashi_vault) it is the Vault secret
+        O(hashi_vault.path), else C(<path_prefix>/_platform/<name>) (see O(name)); C(_platform) can never be a
+        department, so it never meets a department's secret C(<path_prefix>/<department>).
+    type: str
+    default: department
+    choices: [department, platform]
+  name:
+    description:
+      - With O(scope=platform), the name of this set of the platform's secrets, such as V(gateway) (the department
+        naming rule). Needed with O(backend=hashi_vault) unless O(hashi_vault.path) is set; not used by the
+        file backend, whose O(path) already names the set. Refused with O(scope=department).
+    type: str
   generate:
     description:
-      - Secrets that must exist, as a mapping of name to options (C(length), default 32, from 8 to 256).
-      - Values are ASCII letters and digits with at least one uppercase letter, one lowercase letter and one digit.
+      - Secrets that must exist, as a mapping of name to options C(kind) and C(length).
+      - C(kind=password) (the default) generates ASCII letters and digits with at least one uppercase letter, one
+        lowercase letter and one digit; C(length) is from 8 to 256, default 32.
+      - C(kind=ec_p256), C(kind=rsa_2048) or C(kind=rsa_3072) generates a private key (no C(length)), kept as
+        unencrypted PKCS#8 PEM text inside the store (the encrypted file, or the Vault secret). A key is generated
+        once like a password; changing C(kind) later keeps the stored key until it is named in O(rotate).
     type: dict
     default: {}
   values:
@@ -75,6 +99,15 @@ EXAMPLES = r'''
     generate:
       postgres_password: {}
       n8n_encryption_key: {length: 48}
+
+- name: Make sure the platform has the gateway's token signing key
+  federation.platform.department_secrets:
+    scope: platform
+    name: gateway
+    path: "{{ federation_secrets_dir }}/_platform/gateway.yml"
+    generate:
+      gateway_signing_key: {kind: ec_p256}
+    fact_name: federation_platform_secrets
 
 - name: Keep the API key n8n returned, and when it expires
   federation.platform.department_secrets:

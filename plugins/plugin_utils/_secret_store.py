@@ -3,10 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Private to this collection: no compatibility promise outside federation.platform.
-"""Controller-side helpers for the action plugins that read and write a department's secrets.
+"""Controller-side helpers for the action plugins that read and write a department's secrets (or the
+platform's own).
 
 They share one set of options (documented by the doc fragment federation.platform.secret_store)
 and open the same store from them: the ansible-vault file (default) or HashiCorp Vault KV v2.
+vault_for() is the one place that picks the run's vault password.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import yaml
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import env_fallback
-from ansible.parsing.vault import VaultLib
+from ansible.parsing.vault import AnsibleVaultError, VaultLib
 
-from ansible_collections.federation.platform.plugins.module_utils._secrets import HashiVaultKV2Store, VaultFileStore
+from ansible_collections.federation.platform.plugins.module_utils._secrets import (
+    PLATFORM_FOLDER, HashiVaultKV2Store, StoreConflict, StoreError, VaultFileStore, hashi_vault_path, owner_of, update)
 
 BACKENDS = ('file', 'hashi_vault')
 
@@ -46,32 +49,61 @@ def yaml_dump(doc):
     return yaml.safe_dump(doc, default_flow_style=False)
 
 
-def open_store(loader, args, department, path=None):
+def open_store(loader, args, department, path=None, platform_name=None):
     """The store named by ``args`` (validated against store_argument_spec) for ``department``.
 
+    ``department`` None opens a set of the platform's own secrets (scope=platform): the file at the
+    path given, or in Vault hashi_vault.path, else <path_prefix>/_platform/<platform_name>.
     ``path`` overrides args['path'] for the file backend (callers that handle several departments).
     """
+    owner = owner_of(department)
+    title = owner[0].upper() + owner[1:]
     if args['backend'] == 'hashi_vault':
         options = args.get('hashi_vault') or {}
         missing = [name for name in ('url', 'token') if not options.get(name)]
         if missing:
             raise AnsibleActionFail(
-                "Department '%s': the hashi_vault secrets backend needs %s: set hashi_vault.%s or the environment "
-                "variable%s %s." % (department, ' and '.join(missing), ' and hashi_vault.'.join(missing),
+                "%s: the hashi_vault secrets backend needs %s: set hashi_vault.%s or the environment "
+                "variable%s %s." % (title, ' and '.join(missing), ' and hashi_vault.'.join(missing),
                                     's' if len(missing) > 1 else '',
                                     ' and '.join({'url': 'VAULT_ADDR', 'token': 'VAULT_TOKEN'}[m] for m in missing)))
-        vault_path = options.get('path') or '%s/%s' % ((options.get('path_prefix') or 'federation').strip('/'), department)
+        vault_path = options.get('path')
+        if not vault_path:
+            if department is None and not platform_name:
+                raise AnsibleActionFail(
+                    "The platform's secrets in HashiCorp Vault need a place: set name (they are kept at "
+                    "<path_prefix>/%s/<name>) or hashi_vault.path." % PLATFORM_FOLDER)
+            vault_path = hashi_vault_path(options.get('path_prefix'), department, platform_name)
         return HashiVaultKV2Store(department, options['url'], options['token'],
                                   engine_mount_point=options.get('engine_mount_point'), path=vault_path,
                                   namespace=options.get('namespace'), validate_certs=options.get('validate_certs', True),
                                   ca_cert=options.get('ca_cert'), timeout=options.get('timeout') or 30)
     path = path or args.get('path')
     if not path:
-        raise AnsibleActionFail("Department '%s': the file secrets backend needs 'path', the department's encrypted "
-                                "secrets file." % department)
+        raise AnsibleActionFail("%s: the file secrets backend needs 'path', %s encrypted secrets file."
+                                % (title, "the platform's" if department is None else "the department's"))
     vault, secret = vault_for(loader, args.get('vault_id'))
     return VaultFileStore(path, department, vault, secret, vault_id=args.get('vault_id'),
                           yaml_load=yaml.safe_load, yaml_dump=yaml_dump)
+
+
+def update_store(store, change, department, check_mode):
+    """update() (load, change, save with retries; nothing saved in check mode), its failures as
+    AnsibleActionFail messages that name the owner and the store and never a secret."""
+    owner, where = owner_of(department), store.describe()
+    try:
+        return update(store, change, write=not check_mode)
+    except (AnsibleVaultError, ValueError) as exc:
+        raise AnsibleActionFail("Failed to read the secrets of %s from %s: %s. Check the vault "
+                                "password; the file was left as it is." % (owner, where, exc))
+    except StoreConflict as exc:
+        raise AnsibleActionFail("Failed to write the secrets of %s to %s: %s, again and again. "
+                                "Another run keeps writing them; try again." % (owner, where, exc))
+    except StoreError as exc:
+        raise AnsibleActionFail(str(exc))
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnsibleActionFail("Failed to write the secrets of %s to %s: %s. The previous "
+                                "file, if any, is unchanged." % (owner, where, exc))
 
 
 def vault_for(loader, vault_id):
@@ -79,7 +111,7 @@ def vault_for(loader, vault_id):
     secrets = list(getattr(getattr(loader, '_vault', None), 'secrets', None) or [])
     if not secrets:
         raise AnsibleActionFail(
-            'No vault password is configured, so department secrets cannot be encrypted: set '
+            'No vault password is configured, so secrets cannot be encrypted: set '
             'FEDERATION_VAULT_PASSWORD or FEDERATION_VAULT_PASSWORD_FILE (read by scripts/vault-password), '
             'or pass --vault-password-file.')
     chosen = None

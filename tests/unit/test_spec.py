@@ -96,5 +96,7 @@ def test_bad_oauth_clients_are_named_with_the_fix(clients, fragment):
         normalize_spec('finance', {'oauth_clients': clients})
     assert str(exc.value).startswith("Invalid spec for department 'finance': ")
     assert fragment in str(exc.value)
+
+
 def test_the_llm_assistant_is_accepted():
     assert normalize_spec('finance', {'assistant': 'llm'})['assistant'] == 'llm'

@@ -199,3 +199,58 @@ def test_kv_store_errors_name_the_store(vault):
         store.load()
     assert "Failed to read the secrets of department 'finance' on Vault" in str(exc.value)
     assert 'hvs.nope' not in str(exc.value)
+
+
+def test_the_platform_scope_and_gateway_tokens_use_the_same_vault(runner, fed_home, vault):
+    """The gateway's pieces on the hashi_vault backend: the platform's signing key at <prefix>/_platform/<name>,
+    the department's gateway token beside its other secrets, and nothing of either read as the other."""
+    key_args = dict(scope='platform', name='gateway', backend='hashi_vault', hashi_vault=hv(vault),
+                    generate={'gateway_signing_key': {'kind': 'ec_p256'}})
+    unnamed = runner.module(MODULE, dict(key_args, name=None))
+    assert unnamed['failed'] is True and 'need a place' in unnamed['msg'] and '_platform/<name>' in unnamed['msg']
+    checked = runner.module(MODULE, key_args, check=True)
+    assert checked['changed'] is True and vault.read('secret', 'federation/_platform/gateway') is None
+    first = runner.module(MODULE, key_args)
+    assert first['changed'] is True and 'censored' in first
+    key = vault.read('secret', 'federation/_platform/gateway')['gateway_signing_key']
+    assert key.startswith('-----BEGIN PRIVATE KEY-----') and key not in output_of(first)
+    assert runner.module(MODULE, key_args)['changed'] is False
+    assert vault.current_version('secret', 'federation/_platform/gateway') == 1
+    wrong = runner.module(MODULE, dict(key_args, department='finance'))
+    assert wrong['failed'] is True and 'leave out department' in wrong['msg']
+    named = runner.module(MODULE, dict(department='finance', name='gateway', backend='hashi_vault', hashi_vault=hv(vault)))
+    assert named['failed'] is True and 'leave it out' in named['msg']
+    bad_kind = runner.module(MODULE, dict(key_args, generate={'k': {'kind': 'dsa'}}))
+    assert bad_kind['failed'] is True and "kind 'dsa' is unknown" in bad_kind['msg'] and 'of the platform' in bad_kind['msg']
+    sized = runner.module(MODULE, dict(key_args, generate={'k': {'kind': 'rsa_2048', 'length': 40}}))
+    assert sized['failed'] is True and 'has no length' in sized['msg']
+    assert vault.current_version('secret', 'federation/_platform/gateway') == 1
+
+    runner.module(MODULE, dict(department='finance', backend='hashi_vault', hashi_vault=hv(vault), generate={'a': {}},
+                               metadata={'a': {'expires_at': '2031-01-01T00:00:00Z'}}))
+    before = vault.read('secret', 'federation/finance')
+    token_args = dict(department='finance', backend='hashi_vault', hashi_vault=hv(vault), signing_key=key)
+    checked = runner.module('federation.platform.gateway_token', token_args, check=True)
+    assert checked['changed'] is True and vault.read('secret', 'federation/finance') == before
+    minted = runner.module('federation.platform.gateway_token', token_args, diff=True)
+    assert minted['changed'] is True, minted
+    after = vault.read('secret', 'federation/finance')
+    token = after.pop('gateway_token')
+    assert after == before                               # the other secrets and the metadata are kept
+    assert token not in output_of(minted) and key not in output_of(minted)
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    public = serialization.load_pem_private_key(key.encode(), password=None).public_key()
+    assert jwt.decode(token, public, algorithms=['ES256'], issuer='federation-gateway')['sub'] == 'finance'
+    again = runner.module('federation.platform.gateway_token', token_args)
+    assert again['changed'] is False and vault.current_version('secret', 'federation/finance') == 2
+
+    # The file backend keeps the department's metadata across a token too.
+    path = str(fed_home / 'secrets' / 'finance.yml')
+    runner.module(MODULE, dict(department='finance', path=path, values={'b': 'given'},
+                               metadata={'b': {'expires_at': '2031-01-01T00:00:00Z'}}))
+    on_file = runner.module('federation.platform.gateway_token', dict(department='finance', path=path, signing_key=key))
+    assert on_file['changed'] is True
+    doc = vault_file(fed_home, 'finance')
+    assert doc['metadata'] == {'b': {'expires_at': '2031-01-01T00:00:00Z'}}
+    assert sorted(doc['secrets']) == ['b', 'gateway_token'] and doc['department'] == 'finance'
