@@ -10,7 +10,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.federation.platform.plugins.module_utils._naming import validate_department_name
 from ansible_collections.federation.platform.plugins.module_utils._secrets import (
     KINDS, merge_metadata, owner_of, reconcile)
-from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import open_store, store_argument_spec, update_store
+from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import (
+    open_store, published, store_argument_spec, update_store)
 
 
 class ActionModule(ActionBase):
@@ -118,7 +119,8 @@ class ActionModule(ActionBase):
             path=where,
             generated=generated,
             updated=updated,
-            ansible_facts={args['fact_name']: new},
+            ansible_facts={args['fact_name']: published(task_vars, args['fact_name'], department, new,
+                                                        self._task.check_mode)},
             msg="secrets of %s: %s" % (
                 owner, ', '.join(['generated ' + n for n in generated] + ['stored ' + n for n in updated]
                                  + (['metadata updated'] if outcome['metadata_changed'] else [])) or 'unchanged'),

@@ -12,7 +12,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.federation.platform.plugins.module_utils._naming import validate_department_name
 from ansible_collections.federation.platform.plugins.module_utils import _gateway_token as tokens
-from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import open_store, store_argument_spec, update_store
+from ansible_collections.federation.platform.plugins.plugin_utils._secret_store import (
+    open_store, published, store_argument_spec, update_store)
 
 SECRET_NAME = 'gateway_token'
 CLAIM_RE = re.compile(r'^[A-Za-z0-9._:/@+-]{1,200}$')
@@ -102,7 +103,8 @@ class ActionModule(ActionBase):
             public_key=tokens.public_pem(key),
             expires_at=expires_at,
             reason=reason,
-            ansible_facts={args['fact_name']: new},
+            ansible_facts={args['fact_name']: published(task_vars, args['fact_name'], department, new,
+                                                        self._task.check_mode)},
             msg="gateway token of department '%s': %s" % (
                 department, ('minted (%s)' % reason) if reason else 'valid until %s, unchanged' % expires_at),
         )

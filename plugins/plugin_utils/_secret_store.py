@@ -106,6 +106,25 @@ def update_store(store, change, department, check_mode):
                                 "file, if any, is unchanged." % (owner, where, exc))
 
 
+def published(task_vars, fact_name, department, secrets, check_mode):
+    """The mapping of secrets to set as the fact ``fact_name`` after a call.
+
+    In check mode nothing is saved, so the store lacks what earlier tasks of the same run only
+    generated in memory; those values are kept from the fact as it was, when it holds the same
+    owner's secrets (the department being provisioned, or the platform's own fact).
+    """
+    if not check_mode:
+        return secrets
+    previous = (task_vars or {}).get(fact_name)
+    if not isinstance(previous, dict):
+        return secrets
+    if department is not None and str(task_vars.get('federation_dept', department)) != department:
+        return secrets
+    merged = dict(previous)
+    merged.update(secrets)
+    return merged
+
+
 def vault_for(loader, vault_id):
     """The VaultLib of this run and the secret to encrypt with (from --vault-id / vault_password_file)."""
     secrets = list(getattr(getattr(loader, '_vault', None), 'secrets', None) or [])
