@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness.docker_objects import PostgresContainer, build_images, remove_prefixed, unique_prefix
 from tests.harness.postgres import temporary_postgres
-from tests.helpers import Ansible
+from tests.helpers import Ansible, stop_gateway
 
 
 @pytest.fixture(scope='session')
@@ -57,4 +57,5 @@ def fed_home(tmp_path):
 def ansible(fed_home, platform_db):
     runner = Ansible(fed_home, platform_db)
     yield runner
+    stop_gateway(fed_home)
     remove_prefixed(runner.docker_prefix)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,8 @@ class Ansible(object):
         # Docker objects of the run (department containers, networks, volumes, the proxy) carry a
         # prefix of their own, so tests never meet each other's or the machine's local default.
         self.docker_prefix = 'fedt' + secrets.token_hex(4)
-        self.proxy_port = None
+        # Ports of the run's reverse proxy and API gateway, free ones, so runs side by side never meet.
+        self.ports = {}
 
     def env(self, extra=None):
         env = dict(os.environ)
@@ -39,9 +41,8 @@ class Ansible(object):
             'PATH': '%s:%s' % (VENV_BIN, env.get('PATH', '')),
             'FEDERATION_DOCKER_PREFIX': self.docker_prefix,
         })
-        if self.proxy_port is None:
-            self.proxy_port = free_port()
-        env['FEDERATION_PROXY_PORT'] = str(self.proxy_port)
+        for name in ('FEDERATION_PROXY_PORT', 'FEDERATION_GATEWAY_PORT', 'FEDERATION_GATEWAY_PEER_PORT'):
+            env[name] = self.ports.setdefault(name, str(free_port()))
         if self.db:
             env.update({
                 'FEDERATION_PLATFORM_DB_HOST': self.db['host'],
@@ -83,6 +84,15 @@ def db_args(db: dict) -> dict:
     """The connection options of the collection's database modules for ``db``."""
     return dict(login_host=db['host'], login_port=db['port'], login_user=db['user'],
                 login_password=db['password'], login_db=db['dbname'])
+
+
+def stop_gateway(home: Path):
+    """Stop the API gateway a run started with FEDERATION_HOME ``home`` (its master process)."""
+    pidfile = Path(home) / 'gateway' / 'run' / 'haproxy.pid'
+    try:
+        os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 def recap(output: str) -> dict:

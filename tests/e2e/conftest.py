@@ -8,18 +8,15 @@ container), so a module provisions once and its tests look at the result from se
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 from pathlib import Path
 
 import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.harness.common import free_port
 from tests.harness.docker_objects import PostgresContainer, build_images, inspect, remove_prefixed, unique_prefix
-from tests.helpers import Ansible
+from tests.helpers import Ansible, stop_gateway
 
 
 class Site(object):
@@ -56,15 +53,7 @@ class Site(object):
 
     @property
     def gateway_url(self):
-        return 'http://127.0.0.1:%s' % self.env['FEDERATION_GATEWAY_PORT']
-
-    def stop_gateway(self):
-        pidfile = self.home / 'gateway' / 'run' / 'haproxy.pid'
-        if pidfile.exists():
-            try:
-                os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
-                pass
+        return 'http://127.0.0.1:%s' % self.runner.env()['FEDERATION_GATEWAY_PORT']
 
 
 @pytest.fixture(scope='module')
@@ -76,9 +65,8 @@ def site(tmp_path_factory):
     database = PostgresContainer(prefix=prefix, image=build_images()['postgres']).start()
     db = dict(database.conninfo, container=database.name)
     runner = Ansible(home, db)
-    env = {'FEDERATION_GATEWAY_PORT': str(free_port()), 'FEDERATION_GATEWAY_PEER_PORT': str(free_port())}
-    site = Site(home, db, runner, env)
+    site = Site(home, db, runner, {})
     yield site
-    site.stop_gateway()
+    stop_gateway(home)
     remove_prefixed(runner.docker_prefix)
     remove_prefixed(prefix)

@@ -14,7 +14,7 @@ import pytest
 from tests.harness.common import free_port
 from tests.harness.docker import ensure_engine
 from tests.harness.docker_objects import build_images, docker, inspect, remove_prefixed, unique_prefix, wait_container_running
-from tests.helpers import Ansible, REPO, VENV_BIN, query, recap
+from tests.helpers import Ansible, REPO, VENV_BIN, query, recap, stop_gateway
 
 
 @pytest.fixture
@@ -32,9 +32,7 @@ def local_default(fed_home):
         'FEDERATION_GATEWAY_PEER_PORT': str(free_port()),
     }
     yield prefix, env
-    pidfile = fed_home / 'gateway' / 'run' / 'haproxy.pid'
-    if pidfile.exists():
-        subprocess.run(['kill', pidfile.read_text().split()[0]], check=False)
+    stop_gateway(fed_home)
     remove_prefixed(prefix)
 
 

@@ -69,6 +69,8 @@ def department(request, pg, tmp_path_factory):
         dept = Department(home, tenant_db, instance, gateway, pg)
         password = 'Tenant-' + secrets.token_urlsafe(12)
         dept.store_secret('tenant_db_password', password)
+        # What the api_gateway role mints before the content role runs (the stand-in gateway checks no signature).
+        dept.store_secret('gateway_token', 'e2e-gateway-token-' + secrets.token_urlsafe(16))
         tenant_db.add_tenant(DEPT, password)
         yield dept
     finally:

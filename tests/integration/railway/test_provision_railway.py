@@ -1,8 +1,8 @@
-"""A department with ``target: railway`` provisioned end to end against the fake Railway API.
+"""A department with ``target: railway`` provisioned end to end (provision.yml) against the fake Railway API.
 
-The playbook is the provisioning playbook of the repository. Until the aio_instance role's dispatch
-(tasks/main.yml, by target) is wired into it, the test runs a copy of it with the Railway tasks of
-aio_instance inserted after the secrets, which is where provision_department.yml will run them.
+No n8n runs behind the fake's service domain (its edge answers the health check only), so these runs
+switch the n8n content off (federation_n8n_content_enabled=false); everything else of provisioning runs,
+the gateway route to the Railway domain included.
 """
 
 from __future__ import annotations
@@ -13,26 +13,11 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.helpers import REPO, query, recap
+from tests.helpers import query, recap
 
 DEPT = 'field-ops'
 SERVICE = 'federation-field-ops-n8n'
 PROJECT = 'federation-field-ops'
-
-
-def provisioning_playbook(tmp_path):
-    """provision.yml once it runs aio_instance; until then, the same playbook with the Railway tasks inserted."""
-    source = REPO / 'playbooks' / 'provision_department.yml'
-    if 'aio_instance' in source.read_text() and (REPO / 'roles' / 'aio_instance' / 'tasks' / 'main.yml').exists():
-        return 'provision.yml'
-    plays = yaml.safe_load(source.read_text())
-    block = next(task for task in plays[0]['tasks'] if 'block' in task)['block']
-    secrets_at = next(i for i, task in enumerate(block) if task.get('name') == 'Secrets')
-    block.insert(secrets_at + 1, {'name': 'AIO instance', 'ansible.builtin.include_role': {
-        'name': 'federation.platform.aio_instance', 'tasks_from': 'railway'}})
-    path = tmp_path / 'provision_railway.yml'
-    path.write_text(yaml.safe_dump(plays, sort_keys=False))
-    return str(path)
 
 
 @pytest.fixture
@@ -53,6 +38,7 @@ def run(ansible, playbook, railway, departments, *extra, env=None):
         'aio_instance_railway_poll_interval': 0.05,
         'aio_instance_railway_health_delay': 1,
         'aio_instance_railway_health_timeout': 3,
+        'federation_n8n_content_enabled': False,
     }
     return ansible.playbook(playbook, '-e', 'dept=%s' % DEPT, '-e', json.dumps(settings), *extra,
                             env=dict({'RAILWAY_API_TOKEN': railway.token}, **(env or {})))
@@ -69,7 +55,7 @@ def registry_state(db):
 
 
 def test_railway_department_provisions_and_reruns_without_mutation(ansible, platform_db, fed_home, railway, departments, tmp_path):
-    playbook = provisioning_playbook(tmp_path)
+    playbook = 'provision.yml'
 
     first = run(ansible, playbook, railway, departments)
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
@@ -119,7 +105,7 @@ def test_railway_department_provisions_and_reruns_without_mutation(ansible, plat
 
 
 def test_failed_deployment_marks_the_department_failed_and_a_rerun_converges(ansible, platform_db, railway, departments, tmp_path):
-    playbook = provisioning_playbook(tmp_path)
+    playbook = 'provision.yml'
     railway.deploy_outcomes.append('FAILED')
 
     failed = run(ansible, playbook, railway, departments)
@@ -140,7 +126,7 @@ def test_failed_deployment_marks_the_department_failed_and_a_rerun_converges(ans
 
 
 def test_unhealthy_service_fails_with_department_target_and_last_status(ansible, platform_db, railway, departments, tmp_path):
-    playbook = provisioning_playbook(tmp_path)
+    playbook = 'provision.yml'
     # The deployment succeeds, but nothing answers behind the domain (the edge says 502).
     railway.unhealthy_all = True
 
@@ -154,7 +140,7 @@ def test_unhealthy_service_fails_with_department_target_and_last_status(ansible,
 
 
 def test_missing_token_fails_before_anything_changes(ansible, platform_db, railway, departments, tmp_path):
-    playbook = provisioning_playbook(tmp_path)
+    playbook = 'provision.yml'
     result = run(ansible, playbook, railway, departments, env={'RAILWAY_API_TOKEN': '', 'RAILWAY_TOKEN': ''})
     assert result.returncode != 0
     assert "Department '%s' (target railway) cannot be provisioned: there is no Railway token" % DEPT in result.stdout
@@ -162,7 +148,7 @@ def test_missing_token_fails_before_anything_changes(ansible, platform_db, railw
 
 
 def test_loopback_database_with_the_real_railway_is_refused_before_any_request(ansible, platform_db, railway, departments, tmp_path):
-    playbook = provisioning_playbook(tmp_path)
+    playbook = 'provision.yml'
     # The platform database of the test listens on 127.0.0.1: n8n on the real Railway could never reach it.
     result = run(ansible, playbook, railway, departments, '-e', 'aio_instance_railway_endpoint=https://backboard.railway.com/graphql/v2')
     assert result.returncode != 0
@@ -173,7 +159,7 @@ def test_loopback_database_with_the_real_railway_is_refused_before_any_request(a
 
 
 def test_check_mode_on_a_new_railway_department_predicts_change_and_sends_no_mutation(ansible, platform_db, railway, departments, tmp_path):
-    playbook = provisioning_playbook(tmp_path)
+    playbook = 'provision.yml'
     checked = run(ansible, playbook, railway, departments, '--check', '--diff')
     assert checked.returncode == 0, checked.stdout[-5000:]
     assert recap(checked.stdout)['changed'] > 0
