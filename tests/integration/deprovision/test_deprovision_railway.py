@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import psycopg
 import pytest
 
 from tests.helpers import query, recap
@@ -22,20 +21,6 @@ def departments(tmp_path):
     folder.mkdir()
     (folder / ('%s.yml' % DEPT)).write_text('display_name: Field Operations\ntarget: railway\ntools: [log_call]\n')
     return folder
-
-
-@pytest.fixture
-def clean_cluster(platform_db):
-    """Role names are cluster-wide: leave none of this department's behind, whatever the test did."""
-    yield platform_db
-    settings = {k: platform_db[k] for k in ('host', 'port', 'user', 'password')}
-    with psycopg.connect(dbname='postgres', autocommit=True, **settings) as conn:
-        conn.execute('DROP DATABASE IF EXISTS n8n_field_ops WITH (FORCE)')
-        for role in ('dept_field_ops', 'n8n_field_ops'):
-            if conn.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (role,)).fetchone():
-                with psycopg.connect(dbname=platform_db['dbname'], autocommit=True, **settings) as owner:
-                    owner.execute('DROP OWNED BY %s' % role)
-                conn.execute('DROP ROLE %s' % role)
 
 
 def run(ansible, playbook, railway, departments, fed_home, *extra):
