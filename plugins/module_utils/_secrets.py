@@ -401,6 +401,13 @@ class HashiVaultKV2Store(object):
                                  % (self.METADATA_KEY, self.describe()))
         return Snapshot(secrets, metadata, version=version, exists=True)
 
+    def delete_latest(self):
+        """Soft-delete the latest version (`vault kv delete`): it reads as absent, `vault kv undelete` brings it
+        back, and the version number carries on, so a later save() with the snapshot's version succeeds."""
+        status, payload = self._request('DELETE', 'data')
+        if status not in (200, 204):
+            raise self._fail('delete', status, payload)
+
     def save(self, snapshot, secrets, metadata):
         data = plain(secrets)
         if metadata:

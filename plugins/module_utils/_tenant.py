@@ -957,13 +957,43 @@ def _private_file(path):
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb')
 
 
-def backup_tenant(tenant, params, pg_dump, backup_dir):
-    """Write <backup_dir>/<dept>/tenant-<time>.sql: pg_dump of the schema, then the tenant's shared rows as COPY.
+def backup_folder(tenant, backup_dir, subfolder=True):
+    """The folder the backups of ``tenant`` go to: <backup_dir>/<dept>, or <backup_dir> itself."""
+    return os.path.join(backup_dir, tenant.department) if subfolder else backup_dir
+
+
+def check_backup_folder(tenant, folder, create):
+    """Fail before anything changes when ``folder`` cannot take the backups.
+
+    With ``create`` the folder is made (0700) and a file is written to it and removed; without (check
+    mode) the nearest existing folder on the way must be a folder this process may write to.
+    """
+    try:
+        if create:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            probe = os.path.join(folder, '.federation-write-test-%d' % os.getpid())
+            with _private_file(probe):
+                pass
+            os.unlink(probe)
+            return
+        existing = folder
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+            raise OSError('%s is not a folder this user may write to' % existing)
+    except OSError as exc:
+        raise TenantError("Failed to prepare the backup folder %s of department '%s': %s. Nothing was changed; give a "
+                          'folder that can be written, or remove without a backup.' % (folder, tenant.department, exc))
+
+
+def backup_tenant(tenant, params, pg_dump, backup_dir, subfolder=True):
+    """Write <backup_dir>/<dept>/tenant-<time>.sql (or <backup_dir>/tenant-<time>.sql without ``subfolder``): pg_dump
+    of the schema, then the tenant's shared rows as COPY.
 
     The file is a psql script. Written to a temporary name and renamed once complete, so a file with
     the final name is always a whole backup.
     """
-    folder = os.path.join(backup_dir, tenant.department)
+    folder = backup_folder(tenant, backup_dir, subfolder)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     final = os.path.join(folder, 'tenant-%s.sql' % _stamp())
     partial = final + '.partial'
@@ -1016,11 +1046,11 @@ def backup_tenant(tenant, params, pg_dump, backup_dir):
     return final
 
 
-def backup_n8n_database(tenant, params, pg_dump, backup_dir):
+def backup_n8n_database(tenant, params, pg_dump, backup_dir, subfolder=True):
     """Write <backup_dir>/<dept>/n8n-<time>.dump (pg_dump custom format of the whole n8n database)."""
     if tenant.read_database(tenant.n8n_database) is None:
         return None
-    folder = os.path.join(backup_dir, tenant.department)
+    folder = backup_folder(tenant, backup_dir, subfolder)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     final = os.path.join(folder, 'n8n-%s.dump' % _stamp())
     partial = final + '.partial'

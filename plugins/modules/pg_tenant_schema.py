@@ -34,6 +34,9 @@ description:
     (C(pg_dump) of the schema followed by the tenant's rows in the shared tables and its migration records as a psql
     script; C(pg_dump) custom format of the n8n database), and only then drops rows, schema, roles and the n8n
     database. Without O(backup_dir) it refuses unless O(force=true)."
+  - O(state=dump) writes the same backups into O(backup_dir) and removes nothing; with O(disable_logins=true) it first
+    disables the department's logins and ends their sessions, so that nothing is written after the backup (what
+    deprovisioning does before it removes the department's other pieces). O(state=present) gives the logins back.
   - Concurrent calls for different departments are safe; calls for the same department wait for each other
     (advisory locks).
 author:
@@ -57,10 +60,13 @@ options:
     required: true
   state:
     description:
-      - V(present) makes the tenant as declared; V(absent) backs it up and removes it.
+      - V(present) makes the tenant as declared; V(absent) backs it up and removes it; V(dump) backs it up and
+        removes nothing.
+      - V(dump) reports a change whenever it wrote a backup, and none when the department has nothing in the
+        database (no role, schema, migration records or n8n database).
     type: str
     default: present
-    choices: [present, absent]
+    choices: [present, absent, dump]
   password:
     description:
       - Password of the login role C(dept_<name>) (the department's secret C(tenant_db_password)).
@@ -98,9 +104,23 @@ options:
     type: str
   backup_dir:
     description:
-      - With O(state=absent), the folder (on the host that runs the module) where the backups are written, in a
-        sub-folder named after the department, mode 0600 in a 0700 folder.
+      - With O(state=absent) or O(state=dump), the folder (on the host that runs the module) where the backups are
+        written, in a sub-folder named after the department (see O(backup_subfolder)), mode 0600 in a 0700 folder.
+      - Required with O(state=dump).
     type: path
+  backup_subfolder:
+    description:
+      - Write the backups into a sub-folder of O(backup_dir) named after the department (V(true)), or straight into
+        O(backup_dir) (V(false)), for a caller that names the folder itself, such as one folder per deprovisioning run.
+    type: bool
+    default: true
+  disable_logins:
+    description:
+      - With O(state=dump), disable the logins of C(dept_<name>) and C(n8n_<name>) and end their sessions before the
+        backup is taken (committed, so that running sessions see it), and leave them disabled.
+      - O(state=absent) always does this before its backup.
+    type: bool
+    default: false
   force:
     description:
       - With O(state=absent), remove the tenant without a backup when O(backup_dir) is not given.
@@ -141,6 +161,14 @@ EXAMPLES = r'''
     department: finance
     state: absent
     backup_dir: /srv/federation/backups
+
+- name: Back up finance into a folder of this run, and keep anyone from writing after the backup
+  federation.platform.pg_tenant_schema:
+    department: finance
+    state: dump
+    backup_dir: /srv/federation/backups/finance/20261125T101010Z
+    backup_subfolder: false
+    disable_logins: true
 '''
 
 RETURN = r'''
@@ -156,7 +184,7 @@ migrations_applied:
   elements: str
   sample: [0002_faq_tags]
 backups:
-  description: The backup files written by O(state=absent) (none in check mode).
+  description: The backup files written by O(state=absent) or O(state=dump) (none in check mode).
   returned: always
   type: list
   elements: str
@@ -164,6 +192,11 @@ backups:
 rows_removed:
   description: With O(state=absent), how many rows of the tenant each shared table held.
   returned: when O(state=absent)
+  type: dict
+  sample: {call_log: 12, conversations: 3, messages: 40, tool_invocations: 7}
+rows_backed_up:
+  description: With O(state=dump), how many rows of the tenant each shared table held when it was backed up.
+  returned: when O(state=dump)
   type: dict
   sample: {call_log: 12, conversations: 3, messages: 40, tool_invocations: 7}
 queries:
@@ -187,8 +220,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.federation.platform.plugins.module_utils._naming import department_name_error, NAME_RULE
 from ansible_collections.federation.platform.plugins.module_utils._postgres import DatabaseError, postgres_argument_spec
 from ansible_collections.federation.platform.plugins.module_utils._tenant import (
-    N8N_ATTRIBUTES, TENANT_ATTRIBUTES, TENANTS_GROUP, Tenant, TenantDatabase, TenantError, backup_n8n_database,
-    backup_tenant, find_pg_binary, server_major, validate_migrations, validate_password)
+    N8N_ATTRIBUTES, TENANT_ATTRIBUTES, TENANTS_GROUP, Tenant, TenantDatabase, TenantError, backup_folder,
+    backup_n8n_database, backup_tenant, check_backup_folder, find_pg_binary, server_major, validate_migrations,
+    validate_password)
 
 
 def present(module, db, tenant):
@@ -230,9 +264,7 @@ def absent(module, db, tenant):
     pg_dump = None
     if p['backup_dir']:
         pg_dump = find_pg_binary('pg_dump', server_major(db), p['pg_bin_dir'])
-        if not os.path.isabs(p['backup_dir']):
-            raise TenantError("Invalid backup_dir for department '%s': %r is not an absolute path. Give an absolute folder."
-                              % (tenant.department, p['backup_dir']))
+        check_backup_folder(tenant, backup_folder(tenant, p['backup_dir'], p['backup_subfolder']), not module.check_mode)
     before = tenant.state(None, None, n8n) if module._diff else None
     rows = tenant.shared_rows()
     backups = []
@@ -248,11 +280,7 @@ def absent(module, db, tenant):
         tenant.committed = True
         # 2. The backups, then 3. the drop; a failure in 2 leaves the logins disabled and nothing dropped.
         if p['backup_dir']:
-            backups.append(backup_tenant(tenant, p, pg_dump, p['backup_dir']))
-            if n8n:
-                dump = backup_n8n_database(tenant, p, pg_dump, p['backup_dir'])
-                if dump:
-                    backups.append(dump)
+            backups.extend(write_backups(tenant, p, pg_dump))
         tenant.drop(n8n)
         db.finish(True)
         if n8n:
@@ -263,21 +291,59 @@ def absent(module, db, tenant):
     return result
 
 
+def write_backups(tenant, p, pg_dump):
+    """The tenant's backup, then its n8n database's; the files written."""
+    written = [backup_tenant(tenant, p, pg_dump, p['backup_dir'], p['backup_subfolder'])]
+    if p['n8n_database']:
+        dump_file = backup_n8n_database(tenant, p, pg_dump, p['backup_dir'], p['backup_subfolder'])
+        if dump_file:
+            written.append(dump_file)
+    return written
+
+
+def dump(module, db, tenant):
+    p = module.params
+    n8n = p['n8n_database']
+    found = tenant.exists(n8n)
+    if not any(found.values()):
+        db.finish(False)
+        return dict(changed=False, migrations_applied=[], backups=[], rows_backed_up={})
+    pg_dump = find_pg_binary('pg_dump', server_major(db), p['pg_bin_dir'])
+    check_backup_folder(tenant, backup_folder(tenant, p['backup_dir'], p['backup_subfolder']), not module.check_mode)
+    rows = tenant.shared_rows()
+    backups = []
+    if module.check_mode:
+        # Ending sessions cannot be rolled back: check mode only predicts (changed) and writes nothing.
+        db.finish(False)
+    else:
+        if p['disable_logins']:
+            # Nobody writes once the backup is taken (committed, so running sessions see it).
+            tenant.disable_logins(n8n)
+            db.conn.commit()
+            tenant.committed = True
+        backups = write_backups(tenant, p, pg_dump)
+        db.finish(False)
+    return dict(changed=True, migrations_applied=[], backups=backups, rows_backed_up=rows)
+
+
 def main():
     argument_spec = postgres_argument_spec()
     argument_spec.update(
         department=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
+        state=dict(type='str', default='present', choices=['present', 'absent', 'dump']),
         password=dict(type='str', no_log=True),
         migrations=dict(type='list', elements='dict', default=[],
                         options=dict(name=dict(type='str', required=True), sql=dict(type='str', required=True))),
         n8n_database=dict(type='bool', default=True),
         n8n_password=dict(type='str', no_log=True),
         backup_dir=dict(type='path'),
+        backup_subfolder=dict(type='bool', default=True),
+        disable_logins=dict(type='bool', default=False),
         force=dict(type='bool', default=False),
         pg_bin_dir=dict(type='path'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[('state', 'dump', ['backup_dir'])])
     p = module.params
     department = p['department']
 
@@ -292,18 +358,30 @@ def main():
             if p['n8n_database']:
                 validate_password(department, tenant.n8n_role, 'n8n_password', p['n8n_password'])
             validate_migrations(department, p['migrations'])
+        if p['backup_dir'] and not os.path.isabs(p['backup_dir']):
+            raise TenantError("Invalid backup_dir for department '%s': %r is not an absolute path. Give an absolute folder."
+                              % (department, p['backup_dir']))
         db.connect()
         tenant.begin()
-        result = present(module, db, tenant) if p['state'] == 'present' else absent(module, db, tenant)
+        result = dict(present=present, absent=absent, dump=dump)[p['state']](module, db, tenant)
     except (DatabaseError, TenantError) as exc:
         db.abort()
         module.fail_json(msg=str(exc), changed=tenant.committed, queries=db.queries)
+    except OSError as exc:
+        db.abort()
+        module.fail_json(msg="Failed to write the backup of department '%s' to %s: %s. Nothing was dropped; give a folder "
+                             'that can be written and run again.' % (department, p['backup_dir'], exc),
+                         changed=tenant.committed, queries=db.queries)
     finally:
         db.close()
     names = dict(schema=tenant.schema, role=tenant.role)
     if p['n8n_database']:
         names.update(n8n_database=tenant.n8n_database, n8n_role=tenant.n8n_role)
-    what = '; '.join(tenant.messages) or ('as declared, nothing to change' if p['state'] == 'present' else 'absent already')
+    what = '; '.join(tenant.messages) or {'present': 'as declared, nothing to change', 'absent': 'absent already',
+                                          'dump': 'nothing to back up'}[p['state']]
+    if p['state'] == 'dump' and result['changed']:
+        what = ('would be backed up' if module.check_mode else 'backed up to %s' % ', '.join(result['backups'])) + (
+            ', logins disabled' if p['disable_logins'] else '')
     if p['state'] == 'absent' and result['changed']:
         what = ('would be removed' if module.check_mode else 'removed') + (
             ' after backing it up to %s' % ', '.join(result['backups']) if result['backups'] else '') + '; ' + what

@@ -80,3 +80,35 @@ def test_bad_name_and_unreachable_server_fail_clearly(ansible, platform_db):
     assert down['failed']
     assert "Failed to connect to PostgreSQL %s:1" % platform_db['host'] in down['msg']
     assert platform_db['password'] not in str(down)
+
+
+def test_info_reads_every_department_and_changes_nothing(ansible, platform_db):
+    args = db_args(platform_db)
+    info = 'federation.platform.department_info'
+    empty = ansible.module(info, args)
+    assert empty['changed'] is False and empty['departments'] == [] and empty['msg'] == '0 departments registered'
+    assert not control_schema_exists(platform_db), 'reading an empty platform database creates nothing'
+
+    ansible.module(MODULE, dict(args, name='hr', state='provisioning'))
+    ansible.module(MODULE, dict(args, name='hr', state='failed', error='n8n did not start'))
+    for target in ('provisioning', 'active', 'deprovisioning', 'deleted'):
+        ansible.module(MODULE, dict(args, name='finance', state=target, spec={'target': 'vps'}))
+    before = rows(platform_db, 'SELECT name, state, updated_at FROM federation_control.departments ORDER BY name')
+
+    listed = ansible.module(info, args, check=True)
+    assert listed['changed'] is False and listed['msg'] == '2 departments registered'
+    assert [(d['name'], d['state'], d['last_error']) for d in listed['departments']] == [
+        ('finance', 'deleted', None), ('hr', 'failed', 'n8n did not start')]
+    finance = listed['departments'][0]
+    assert finance['spec'] == {'target': 'vps'} and 'history' not in finance
+    assert finance['created_at'] <= finance['state_changed_at']
+    assert rows(platform_db, 'SELECT name, state, updated_at FROM federation_control.departments ORDER BY name') == before
+
+    one = ansible.module(info, dict(args, name='finance', history=True))
+    assert [d['name'] for d in one['departments']] == ['finance'] and one['msg'] == "department 'finance' is deleted"
+    assert [(h['from_state'], h['to_state']) for h in one['departments'][0]['history']] == [
+        (None, 'requested'), ('requested', 'provisioning'), ('provisioning', 'active'), ('active', 'deprovisioning'),
+        ('deprovisioning', 'deleted')]
+    assert ansible.module(info, dict(args, name='legal'))['departments'] == []
+    bad = ansible.module(info, dict(args, name="x'; DROP SCHEMA public; --"))
+    assert bad['failed'] and bad['msg'].startswith('Invalid department:')
