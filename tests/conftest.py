@@ -11,9 +11,17 @@ import uuid
 
 import pytest
 
-from tests.harness.docker_objects import PostgresContainer, build_images, remove_prefixed, unique_prefix
+from tests.harness.docker import engine_running
+from tests.harness.docker_objects import PostgresContainer, build_images, remove_prefixed, sweep_stale_networks, unique_prefix
 from tests.harness.postgres import temporary_postgres
 from tests.helpers import Ansible, stop_gateway
+
+
+@pytest.fixture(scope='session', autouse=True)
+def stale_test_networks():
+    """Networks an interrupted earlier run left behind are removed before this one starts."""
+    if engine_running():
+        sweep_stale_networks()
 
 
 @pytest.fixture(scope='session')

@@ -31,6 +31,18 @@ class Ansible(object):
         # Ports of the run's reverse proxy and API gateway, free ones, so runs side by side never meet.
         self.ports = {}
 
+    def port(self, name: str) -> int:
+        """The free port this runner gives the variable ``name`` (chosen once, then kept)."""
+        return int(self.ports.setdefault(name, str(free_port())))
+
+    @property
+    def proxy_port(self) -> int:
+        return self.port('FEDERATION_PROXY_PORT')
+
+    @property
+    def gateway_port(self) -> int:
+        return self.port('FEDERATION_GATEWAY_PORT')
+
     def env(self, extra=None):
         env = dict(os.environ)
         env.update({
@@ -42,7 +54,7 @@ class Ansible(object):
             'FEDERATION_DOCKER_PREFIX': self.docker_prefix,
         })
         for name in ('FEDERATION_PROXY_PORT', 'FEDERATION_GATEWAY_PORT', 'FEDERATION_GATEWAY_PEER_PORT'):
-            env[name] = self.ports.setdefault(name, str(free_port()))
+            env[name] = str(self.port(name))
         if self.db:
             env.update({
                 'FEDERATION_PLATFORM_DB_HOST': self.db['host'],

@@ -53,7 +53,7 @@ class Site(object):
 
     @property
     def gateway_url(self):
-        return 'http://127.0.0.1:%s' % self.runner.env()['FEDERATION_GATEWAY_PORT']
+        return "http://127.0.0.1:%d" % self.runner.gateway_port
 
 
 @pytest.fixture(scope='module')

@@ -7,6 +7,7 @@ them). Every container, network and volume a test makes carries a unique prefix 
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import os
@@ -73,11 +74,50 @@ def remove_prefixed(prefix: str):
     if containers:
         docker('rm', '-fv', *containers, check=False)
     networks = docker('network', 'ls', '-q', '--filter', label, check=False).stdout.split()
+    for network in networks:
+        # Containers of other prefixes (a test's platform database) may still be joined: leave them
+        # first, or the network outlives the test and the engine runs out of address pools.
+        detach_all(network)
     if networks:
         docker('network', 'rm', *networks, check=False)
     volumes = docker('volume', 'ls', '-q', '--filter', label, check=False).stdout.split()
     if volumes:
         docker('volume', 'rm', '-f', *volumes, check=False)
+
+
+def detach_all(network: str):
+    """Disconnect every container from ``network``."""
+    proc = docker('network', 'inspect', network, '--format', '{{json .Containers}}', check=False)
+    if proc.returncode != 0:
+        return
+    for container in (json.loads(proc.stdout) or {}):
+        docker('network', 'disconnect', '-f', network, container, check=False)
+
+
+# Prefixes that only tests and benchmarks give their Docker objects.
+TEST_PREFIXES = ('fedt', 'fede', 'fepg', 'fedbench')
+
+
+def sweep_stale_networks(min_age: float = 1800) -> list:
+    """Remove networks that tests made and lost (no container joined, older than ``min_age`` seconds):
+    an interrupted run must not leave the engine without address pools for the next."""
+    removed = []
+    proc = docker('network', 'ls', '-q', '--filter', 'label=federation.prefix', check=False)
+    ids = proc.stdout.split()
+    if not ids:
+        return removed
+    for info in json.loads(docker('network', 'inspect', *ids, check=False).stdout or '[]'):
+        prefix = (info.get('Labels') or {}).get('federation.prefix', '')
+        if not prefix.startswith(TEST_PREFIXES) or info.get('Containers'):
+            continue
+        created = info.get('Created', '')[:19]
+        try:
+            age = time.time() - calendar.timegm(time.strptime(created, '%Y-%m-%dT%H:%M:%S'))
+        except ValueError:
+            continue
+        if age >= min_age and docker('network', 'rm', info['Id'], check=False).returncode == 0:
+            removed.append(info['Name'])
+    return removed
 
 
 @dataclass
