@@ -61,3 +61,15 @@ def run(cmd, **kwargs) -> subprocess.CompletedProcess:
         command = ' '.join(map(str, cmd))
         raise HarnessError('%s failed with code %d:\n%s%s' % (command, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     return proc
+
+
+def stop_process_group(process: subprocess.Popen | None, timeout: float = 10):
+    """Stop a server started in a session of its own: SIGTERM to its group, SIGKILL when it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait()

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ansible_collections.federation.platform.plugins.module_utils._gateway import Runtime
+
 from .common import HarnessError, free_port, wait_for
 
 HAPROXY = shutil.which('haproxy') or '/usr/sbin/haproxy'
@@ -36,21 +37,7 @@ HAPROXY = shutil.which('haproxy') or '/usr/sbin/haproxy'
 
 def cli(socket_path, command: str, timeout: float = 10.0) -> str:
     """One command on an HAProxy CLI socket (master or worker); returns its answer."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(str(socket_path))
-        sock.sendall(command.encode() + b'\n')
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        sock.close()
-    return b''.join(chunks).decode('utf-8', 'replace')
+    return Runtime(str(socket_path), timeout).master(command)
 
 
 def show_proc(master_socket) -> dict:

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import REPO, HarnessError, free_port, wait_for
+from .common import HarnessError, REPO, free_port, stop_process_group, wait_for
 
 DEFAULT_VERSION = os.environ.get('FEDERATION_N8N_VERSION', '1.123.81')
 
@@ -134,13 +134,7 @@ class N8nServer:
             return True
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        stop_process_group(self.process, timeout=20)
         self.process = None
 
     def remove(self):

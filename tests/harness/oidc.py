@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import REPO, HarnessError, free_port, wait_for
+from .common import HarnessError, REPO, free_port, stop_process_group, wait_for
 
 DEFAULT_VERSION = os.environ.get('FEDERATION_OIDC_PROVIDER_VERSION', '8.8.1')
 SERVER_SCRIPT = Path(__file__).resolve().parent / 'oidc' / 'server.mjs'
@@ -111,13 +111,7 @@ class OidcServer:
         return self.logfile.read_text() if self.logfile.exists() else ''
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        stop_process_group(self.process, timeout=10)
         self.process = None
 
     def remove(self):
