@@ -120,7 +120,7 @@ class ActionModule(ActionBase):
             generated=generated,
             updated=updated,
             ansible_facts={args['fact_name']: published(task_vars, args['fact_name'], department, new,
-                                                        self._task.check_mode)},
+                                                        self._task.check_mode, own=generated + updated)},
             msg="secrets of %s: %s" % (
                 owner, ', '.join(['generated ' + n for n in generated] + ['stored ' + n for n in updated]
                                  + (['metadata updated'] if outcome['metadata_changed'] else [])) or 'unchanged'),

@@ -104,7 +104,7 @@ class ActionModule(ActionBase):
             expires_at=expires_at,
             reason=reason,
             ansible_facts={args['fact_name']: published(task_vars, args['fact_name'], department, new,
-                                                        self._task.check_mode)},
+                                                        self._task.check_mode, own=[SECRET_NAME] if reason else [])},
             msg="gateway token of department '%s': %s" % (
                 department, ('minted (%s)' % reason) if reason else 'valid until %s, unchanged' % expires_at),
         )

@@ -106,12 +106,14 @@ def update_store(store, change, department, check_mode):
                                 "file, if any, is unchanged." % (owner, where, exc))
 
 
-def published(task_vars, fact_name, department, secrets, check_mode):
-    """The mapping of secrets to set as the fact ``fact_name`` after a call.
+def published(task_vars, fact_name, department, secrets, check_mode, own=()):
+    """The mapping of secrets to set as the fact ``fact_name`` after a call that read ``secrets`` from the store
+    and generated or stored the names in ``own`` itself.
 
-    In check mode nothing is saved, so the store lacks what earlier tasks of the same run only
-    generated in memory; those values are kept from the fact as it was, when it holds the same
-    owner's secrets (the department being provisioned, or the platform's own fact).
+    In check mode nothing is saved, so the store still holds what it held before the run: values that earlier
+    tasks of the same run only generated in memory (a rotated password, say) are kept from the fact as it was,
+    when it holds the same owner's secrets (the department being provisioned, or the platform's own fact), and
+    only this call's own values go over them.
     """
     if not check_mode:
         return secrets
@@ -120,8 +122,9 @@ def published(task_vars, fact_name, department, secrets, check_mode):
         return secrets
     if department is not None and str(task_vars.get('federation_dept', department)) != department:
         return secrets
-    merged = dict(previous)
-    merged.update(secrets)
+    merged = dict(secrets)
+    merged.update(previous)
+    merged.update((name, secrets[name]) for name in own if name in secrets)
     return merged
 
 
