@@ -26,13 +26,17 @@ class Site(object):
         self.runner = runner
         self.env = env
         self.outputs = []      # every playbook output, for the secret check
+        self.retired = {}      # secrets replaced by a rotation (name -> old value), for the secret check too
 
-    def provision(self, dept, *args, check_rc=True):
-        run = self.runner.playbook('provision.yml', '-e', 'dept=%s' % dept, *args, env=self.env)
+    def playbook(self, playbook, dept, *args, check_rc=True):
+        run = self.runner.playbook(playbook, '-e', 'dept=%s' % dept, *args, env=self.env)
         self.outputs.append(run.stdout + run.stderr)
         if check_rc:
             assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
         return run
+
+    def provision(self, dept, *args, check_rc=True):
+        return self.playbook('provision.yml', dept, *args, check_rc=check_rc)
 
     def secrets(self, dept):
         vault = VaultLib([('default', VaultSecret(self.vault_password.encode()))])

@@ -1,7 +1,8 @@
 """`ansible-playbook provision.yml -e dept=...` on the local default, end to end: hr and finance get
 their tenant, their n8n container, their route and identity at the gateway and their n8n content;
 finance's voice assistant answers, logs the call in its tenant table and asks hr through the gateway.
-Re-runs change nothing, check mode changes nothing, and no secret is ever printed.
+Re-runs change nothing, check mode changes nothing, rotating finance's database passwords keeps its assistant
+working, and no secret is ever printed.
 
 The tests of this module run in order on one site (see conftest.py).
 """
@@ -9,11 +10,13 @@ The tests of this module run in order on one site (see conftest.py).
 from __future__ import annotations
 
 import json
+import re
 import stat
 import urllib.error
 import urllib.request
 
 import psycopg
+import pytest
 
 from tests.helpers import query, recap
 
@@ -130,10 +133,71 @@ def test_check_mode_on_a_new_department_predicts_change_and_writes_nothing(site)
     assert site.container('legal') is None
 
 
+def changed_tasks(output):
+    """The names of the tasks that reported a change."""
+    return set(re.findall(r'^TASK \[([^\]]+)\] \**\n(?:(?!TASK \[)[^\n]*\n)*?changed: \[', output, re.M))
+
+
+def login(site, user, password, dbname):
+    return psycopg.connect(host=site.db['host'], port=site.db['port'], dbname=dbname, user=user, password=password,
+                           connect_timeout=10)
+
+
+def test_rotation_refuses_what_cannot_be_rotated_before_any_change(site):
+    before = site.secrets('finance')
+    for args, says in ((('-e', 'rotate=n8n_encryption_key'), 'rotate names n8n_encryption_key, which cannot be rotated'),
+                       (('-e', 'rotate=tenant_db_password,nope'), 'rotate names nope, which cannot be rotated'),
+                       (('-e', 'rotate=,'), 'rotate names no credential')):
+        run = site.playbook('rotate_credentials.yml', 'finance', *args, check_rc=False)
+        assert run.returncode != 0 and "Department 'finance': " + says in run.stdout, run.stdout[-3000:]
+        assert recap(run.stdout)['changed'] == 0
+    run = site.playbook('rotate_credentials.yml', 'legal', check_rc=False)
+    assert run.returncode != 0 and "Department 'legal' is not in the registry" in run.stdout, run.stdout[-3000:]
+    assert recap(run.stdout)['changed'] == 0
+    assert not (site.home / 'secrets' / 'legal.yml').exists()
+    assert site.secrets('finance') == before
+
+
+def test_rotation_in_check_mode_predicts_what_it_changes_and_changes_nothing(site):
+    before, snapshot, container = site.secrets('finance'), catalog(site.db), site.container('finance')['Id']
+    run = site.playbook('rotate_credentials.yml', 'finance', '--check', '--diff')
+    tasks = changed_tasks(run.stdout)
+    assert {"federation.platform.secrets : Keep the department's secrets in its encrypted file - finance",
+            'federation.platform.tenant_database : Make the tenant database and the n8n database - finance',
+            'federation.platform.aio_instance : Run n8n - %s-finance-n8n' % site.runner.docker_prefix,
+            'federation.platform.n8n_content : Credentials - finance'} == tasks, run.stdout[-6000:]
+    assert site.secrets('finance') == before
+    assert catalog(site.db) == snapshot
+    assert site.container('finance')['Id'] == container
+
+
+def test_rotating_the_database_passwords_keeps_the_assistant_working(site):
+    before = site.secrets('finance')
+    run = site.playbook('rotate_credentials.yml', 'finance')
+    after = site.secrets('finance')
+    rotated = {'tenant_db_password', 'n8n_db_password'}
+    assert {name for name in after if after[name] != before.get(name)} == rotated
+    site.retired.update(('finance %s (retired)' % name, before[name]) for name in rotated)
+    assert recap(run.stdout)['changed'] == 4, run.stdout[-6000:]
+
+    for user, name, dbname in (('dept_finance', 'tenant_db_password', site.db['dbname']),
+                               ('n8n_finance', 'n8n_db_password', 'n8n_finance')):
+        with pytest.raises(psycopg.OperationalError, match='password authentication failed'):
+            login(site, user, before[name], dbname)
+        login(site, user, after[name], dbname).close()
+    # n8n runs on its new database password, and its Postgres credential carries the tenant's new one.
+    status, answer = post(site.webhook_base('finance') + '/finance/voice',
+                          {'call_id': 'e2e-rotated', 'question': 'Still there after the rotation?'})
+    assert status == 200, answer
+    assert query(site.db, "SELECT tenant FROM federation.call_log WHERE call_id = 'e2e-rotated'") == [('dept_finance',)]
+    assert recap(site.provision('finance').stdout)['changed'] == 0
+
+
 def test_no_secret_appears_in_any_output(site):
     assert site.outputs, 'the runs above keep their outputs'
     leaks = []
     values = {'platform db password': site.db['password'], 'vault password': site.vault_password}
+    values.update(site.retired)
     for dept in ('hr', 'finance'):
         values.update(('%s %s' % (dept, name), value) for name, value in site.secrets(dept).items())
     for output in site.outputs:
