@@ -293,6 +293,39 @@ def dump_state(departments):
 
 # --------------------------------------------------------------------------- runtime API
 
+_BIND = re.compile(r'^\s*bind\s+(\S+)', re.M)
+
+
+def bind_addresses(config_texts):
+    """The (address, port) pairs of the TCP ``bind`` lines of HAProxy configurations (``*`` and an empty address
+    mean every IPv4 address; sockets, ranges and other forms are left out)."""
+    found = []
+    for text in config_texts:
+        for spec in _BIND.findall(text):
+            for item in spec.split(','):
+                host, sep, port = item.rpartition(':')
+                if not sep or not port.isdigit() or '@' in host or '/' in host:
+                    continue
+                host = host.strip('[]')
+                found.append(('0.0.0.0' if host in ('', '*') else host, int(port)))
+    return found
+
+
+def taken(address, port):
+    """Whether another socket already listens on ``address``:``port`` (HAProxy binds with SO_REUSEPORT, so a
+    second HAProxy would share the port silently instead of failing)."""
+    family = socket.AF_INET6 if ':' in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        return False
+    except OSError as exc:
+        return exc.errno == errno.EADDRINUSE
+    finally:
+        sock.close()
+
+
 class Runtime(object):
     """The master CLI of a master-worker HAProxy (``-S <socket>``): commands to the master or to the current worker."""
 

@@ -150,7 +150,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.federation.platform.plugins.module_utils._gateway import (
-    GatewayError, Process, checksum, read_text, write_atomic)
+    GatewayError, Process, bind_addresses, checksum, read_text, taken, write_atomic)
 
 
 def run(module):
@@ -194,6 +194,14 @@ def run(module):
         operation = 'reloaded'
     else:
         operation = 'none'
+
+    if operation == 'started':
+        # Before anything starts: a port another process listens on (another gateway, say) would be shared.
+        busy = ['%s:%d' % pair for pair in bind_addresses(read_text(path) or '' for path in params['config_files'])
+                if taken(*pair)]
+        if busy:
+            raise GatewayError('cannot start the gateway: %s already in use by another process; stop it or give the '
+                               'gateway other ports (api_gateway_port, api_gateway_peer_port)' % ', '.join(busy))
 
     info = None
     if operation != 'none' and not module.check_mode:

@@ -3,6 +3,8 @@ configuration while the running gateway keeps serving, stop."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 
@@ -119,3 +121,21 @@ def test_a_bad_unit_name_is_refused(service):
     config.write_text(CONFIG.format(port=port, text='one'))
     refused = run.module(MODULE, dict(args, systemd_unit='../evil.service'))
     assert refused['failed'] and 'is not a unit name' in refused['msg']
+
+
+def test_a_port_another_process_listens_on_is_refused_before_starting(service):
+    run, args, config, port, folder = service
+    config.write_text(CONFIG.format(port=port, text='one'))
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # What a second HAProxy would do: it shares a port bound with SO_REUSEPORT instead of failing.
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(('127.0.0.1', port))
+    other.listen(1)
+    try:
+        for check in (True, False):
+            refused = run.module(MODULE, args, check=check)
+            assert refused.get('failed') and '127.0.0.1:%d already in use by another process' % port in refused['msg'], refused
+        assert not (folder / 'run' / 'haproxy.pid').exists()
+    finally:
+        other.close()
+    assert run.module(MODULE, args)['operation'] == 'started'
