@@ -14,6 +14,8 @@ import pytest
 from tests.harness.docker import engine_running
 from tests.harness.docker_objects import PostgresContainer, build_images, remove_prefixed, sweep_stale_networks, unique_prefix
 from tests.harness.postgres import temporary_postgres
+from tests.harness.railway_fake import RailwayFake
+from tests.harness.vault_fake import VaultFake
 from tests.helpers import Ansible, stop_gateway
 
 
@@ -67,3 +69,26 @@ def ansible(fed_home, platform_db):
     yield runner
     stop_gateway(fed_home)
     remove_prefixed(runner.docker_prefix)
+
+
+@pytest.fixture
+def runner(fed_home):
+    """Ansible without a platform database, for what runs on the controller only."""
+    return Ansible(fed_home, None)
+
+
+@pytest.fixture
+def vault():
+    """A fresh HashiCorp Vault KV v2 stand-in with a 'secret' mount."""
+    server = VaultFake().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def railway():
+    """A fresh fake Railway API with one workspace ``federation`` and an account token (``railway.token``)."""
+    with RailwayFake() as fake:
+        fake.workspace_id = fake.add_workspace('federation')
+        fake.token = fake.account_token()
+        yield fake

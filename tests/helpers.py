@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import psycopg
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.harness.common import free_port
 
@@ -105,6 +107,12 @@ def stop_gateway(home: Path):
         os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
     except (OSError, ValueError, IndexError):
         pass
+
+
+def read_vault_file(home: Path, path: Path) -> dict:
+    """The document of an ansible-vault file encrypted with the vault password of FEDERATION_HOME ``home``."""
+    password = (Path(home) / 'vault-password').read_text().strip()
+    return yaml.safe_load(VaultLib([('default', VaultSecret(password.encode()))]).decrypt(Path(path).read_bytes()))
 
 
 def recap(output: str) -> dict:

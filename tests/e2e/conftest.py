@@ -12,11 +12,9 @@ import secrets
 from pathlib import Path
 
 import pytest
-import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.harness.docker_objects import PostgresContainer, build_images, inspect, remove_prefixed, unique_prefix
-from tests.helpers import Ansible, stop_gateway
+from tests.helpers import Ansible, read_vault_file, stop_gateway
 
 
 class Site(object):
@@ -39,9 +37,7 @@ class Site(object):
         return self.playbook('provision.yml', dept, *args, check_rc=check_rc)
 
     def secrets(self, dept):
-        vault = VaultLib([('default', VaultSecret(self.vault_password.encode()))])
-        path = self.home / 'secrets' / ('%s.yml' % dept)
-        return yaml.safe_load(vault.decrypt(path.read_bytes()))['secrets']
+        return read_vault_file(self.home, self.home / 'secrets' / ('%s.yml' % dept))['secrets']
 
     @property
     def vault_password(self):

@@ -19,11 +19,9 @@ import urllib.request
 
 import psycopg
 import pytest
-import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.harness.docker_objects import docker, inspect, wait_healthy
-from tests.helpers import query, recap
+from tests.helpers import query, read_vault_file, recap
 
 DEPT = 'ops'
 
@@ -105,8 +103,7 @@ def snapshot(site):
 
 
 def decrypt(site, path):
-    vault = VaultLib([('default', VaultSecret(site.vault_password.encode()))])
-    return yaml.safe_load(vault.decrypt(path.read_bytes()))
+    return read_vault_file(site.home, path)
 
 
 def backup_folders(site):

@@ -9,10 +9,8 @@ import secrets
 import uuid
 
 import pytest
-import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.helpers import Ansible
+from tests.helpers import Ansible, read_vault_file
 from tests.integration.n8n.support import N8N_VERSIONS, FakeGateway, TenantDatabase, start_instance
 
 DEPT = 'finance'
@@ -44,9 +42,7 @@ class Department(object):
         return run
 
     def secrets(self):
-        password = (self.home / 'vault-password').read_text().strip()
-        vault = VaultLib([('default', VaultSecret(password.encode()))])
-        return yaml.safe_load(vault.decrypt((self.home / 'secrets' / (DEPT + '.yml')).read_bytes()))['secrets']
+        return read_vault_file(self.home, self.home / 'secrets' / (DEPT + '.yml'))['secrets']
 
     def store_secret(self, name, value):
         result = self.ansible.module('federation.platform.department_secrets', {

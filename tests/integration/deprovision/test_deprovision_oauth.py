@@ -8,8 +8,7 @@ import json
 import urllib.error
 import urllib.request
 
-from tests.helpers import query, recap
-from tests.integration.deprovision.conftest import decrypt
+from tests.helpers import query, read_vault_file, recap
 
 DEPT = 'field-ops'
 SPEC = '''display_name: Field Operations
@@ -46,7 +45,7 @@ def test_oauth_clients_are_deleted_at_the_server(ansible, clean_cluster, fed_hom
 
     provisioned = run('provision.yml')
     assert provisioned.returncode == 0, provisioned.stdout[-5000:]
-    secrets = decrypt(fed_home, fed_home / 'secrets' / ('%s.yml' % DEPT))['secrets']
+    secrets = read_vault_file(fed_home, fed_home / 'secrets' / ('%s.yml' % DEPT))['secrets']
     uri, token = secrets['oauth_crm_registration_client_uri'], secrets['oauth_crm_registration_access_token']
     assert oidc_status(uri, token) == 200
 
@@ -60,7 +59,7 @@ def test_oauth_clients_are_deleted_at_the_server(ansible, clean_cluster, fed_hom
     assert oidc_status(uri, token) in (401, 404), 'the client is gone at the server'
     assert query(clean_cluster, 'SELECT state FROM federation_control.departments WHERE name = %s', (DEPT,)) == [('deleted',)]
     backup = next((fed_home / 'backups' / DEPT).iterdir())
-    copied = decrypt(fed_home, backup / 'secrets.yml')['secrets']
+    copied = read_vault_file(fed_home, backup / 'secrets.yml')['secrets']
     assert 'oauth_crm_client_secret' not in copied, 'the archive is the store as the removal left it'
     assert copied['tenant_db_password'] == secrets['tenant_db_password']
     for text in (removed.stdout + removed.stderr, checked.stdout + checked.stderr):

@@ -7,7 +7,7 @@ import stat
 import urllib.error
 import urllib.request
 
-from tests.integration.deprovision.conftest import decrypt
+from tests.helpers import read_vault_file
 
 MODULE = 'federation.platform.department_secrets_archive'
 SECRETS = 'federation.platform.department_secrets'
@@ -27,7 +27,7 @@ def test_file_backend_copy_then_move(runner, fed_home, tmp_path):
     path = fed_home / 'secrets' / 'finance.yml'
     runner.module(SECRETS, dict(department='finance', path=str(path), generate={'tenant_db_password': {}, 'n8n_api_key': {}}))
     original = path.read_bytes()
-    values = decrypt(fed_home, path)['secrets']
+    values = read_vault_file(fed_home, path)['secrets']
     dest = tmp_path / 'backups' / 'finance' / '20261125T101010Z' / 'secrets.yml'
     args = dict(department='finance', path=str(path), dest=str(dest))
 
@@ -48,7 +48,7 @@ def test_file_backend_copy_then_move(runner, fed_home, tmp_path):
     assert moved_check['changed'] is True and moved_check['removed'] is True and path.exists()
     moved = runner.module(MODULE, dict(args, remove=True))
     assert moved['changed'] is True and not path.exists()
-    assert decrypt(fed_home, dest)['secrets'] == values
+    assert read_vault_file(fed_home, dest)['secrets'] == values
     again = runner.module(MODULE, dict(args, remove=True))
     assert again['changed'] is False and again['archived'] is True
     assert 'nothing to archive' in again['msg']
@@ -58,7 +58,7 @@ def test_file_backend_copy_then_move(runner, fed_home, tmp_path):
     # The next provisioning generates new secrets: nothing was left to reuse.
     fresh = runner.module(SECRETS, dict(department='finance', path=str(path), generate={'tenant_db_password': {}}))
     assert fresh['changed'] is True
-    assert decrypt(fed_home, path)['secrets']['tenant_db_password'] != values['tenant_db_password']
+    assert read_vault_file(fed_home, path)['secrets']['tenant_db_password'] != values['tenant_db_password']
 
 
 def test_file_backend_refuses_what_it_must(runner, fed_home, tmp_path):
@@ -87,7 +87,7 @@ def test_hashi_vault_backend_archives_encrypted_and_deletes_the_latest_version(r
 
     copied = runner.module(MODULE, args)
     assert copied['changed'] is True
-    doc = decrypt(fed_home, dest)
+    doc = read_vault_file(fed_home, dest)
     assert doc['department'] == 'finance'
     assert doc['secrets'] == {'tenant_db_password': stored['tenant_db_password']}
     assert doc['metadata'] == {'tenant_db_password': {'kind': 'db'}}

@@ -12,11 +12,10 @@ import jwt
 import pytest
 import requests
 import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.harness.common import free_port
 from tests.harness.haproxy import EchoServer, echo_haproxy, stop_pidfile
-from tests.helpers import Ansible, recap
+from tests.helpers import Ansible, read_vault_file, recap
 
 # The departments of the suite: who may call whom, and each one's own limit as a caller.
 SPECS = {
@@ -77,8 +76,7 @@ class Gateway:
 
     def secrets(self, owner: str) -> dict:
         path = self.home / 'secrets' / ('_platform/gateway.yml' if owner == '_platform' else owner + '.yml')
-        vault = VaultLib([('default', VaultSecret((self.home / 'vault-password').read_text().strip().encode()))])
-        return yaml.safe_load(vault.decrypt(path.read_bytes()))['secrets']
+        return read_vault_file(self.home, path)['secrets']
 
     def token(self, dept: str) -> str:
         return self.secrets(dept)['gateway_token']

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import jwt
 import pytest
-import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.helpers import Ansible
+from tests.helpers import Ansible, read_vault_file
 
 
 @pytest.fixture
@@ -16,8 +14,7 @@ def run(fed_home):
 
 
 def read(home, path):
-    vault = VaultLib([('default', VaultSecret((home / 'vault-password').read_text().strip().encode()))])
-    return yaml.safe_load(vault.decrypt(path.read_bytes()))
+    return read_vault_file(home, path)
 
 
 def platform_key(run, home):

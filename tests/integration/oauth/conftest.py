@@ -8,12 +8,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.harness.oidc import OidcServer
-from tests.harness.vault_fake import VaultFake
-from tests.helpers import Ansible
+from tests.helpers import read_vault_file
 
 
 @pytest.fixture(scope='session')
@@ -24,26 +21,9 @@ def oidc():
     server.remove()
 
 
-@pytest.fixture
-def vault():
-    """A fresh HashiCorp Vault KV v2 stand-in with a 'secret' mount."""
-    server = VaultFake().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def runner(fed_home):
-    """Ansible without a platform database: the OAuth modules run on the controller only."""
-    return Ansible(fed_home, None)
-
-
 def vault_file(home, department):
     """What a department's ansible-vault secrets file holds ({department, secrets, metadata})."""
-    path = home / 'secrets' / ('%s.yml' % department)
-    password = (home / 'vault-password').read_text().strip()
-    lib = VaultLib([('default', VaultSecret(password.encode()))])
-    return yaml.safe_load(lib.decrypt(path.read_bytes()))
+    return read_vault_file(home, home / 'secrets' / ('%s.yml' % department))
 
 
 def http(method, url, body=None, token=None):

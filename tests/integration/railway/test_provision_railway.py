@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.helpers import query, recap
+from tests.helpers import query, read_vault_file, recap
 
 DEPT = 'field-ops'
 SERVICE = 'federation-field-ops-n8n'
@@ -45,9 +43,7 @@ def run(ansible, playbook, railway, departments, *extra, env=None):
 
 
 def secrets_of(home):
-    password = (home / 'vault-password').read_text().strip()
-    vault = VaultLib([('default', VaultSecret(password.encode()))])
-    return yaml.safe_load(vault.decrypt((home / 'secrets' / ('%s.yml' % DEPT)).read_bytes()))['secrets']
+    return read_vault_file(home, home / 'secrets' / ('%s.yml' % DEPT))['secrets']
 
 
 def registry_state(db):
