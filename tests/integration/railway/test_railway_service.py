@@ -111,7 +111,7 @@ def test_new_image_and_settings_update_the_instance(runner, railway):
     runner.module(MODULE, service_args(railway))
     service, env = state_of(railway)[1:]
     result = runner.module(MODULE, service_args(railway, image='registry.example.test/federation/aio:1.1.0', replicas=2,
-                                                    restart_policy='always', healthcheck_timeout=120))
+                                                restart_policy='always', healthcheck_timeout=120))
     assert result['operations'] == [
         'serviceInstanceUpdate healthcheckTimeout, numReplicas, restartPolicyType, source.image', 'serviceInstanceDeployV2']
     instance = railway.instances[(service['id'], env['id'])]
