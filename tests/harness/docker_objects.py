@@ -167,7 +167,8 @@ class PostgresContainer:
 @dataclass
 class SshHost:
     """A test host reached over SSH: sshd in a container, driving this machine's Docker engine
-    through its mounted socket, published on 127.0.0.1."""
+    through its mounted socket. It shares this machine's network (sshd on a port of its own on 127.0.0.1),
+    so, as on a real VPS, the ports its engine publishes are on its own loopback."""
 
     prefix: str
     base_image: str
@@ -200,7 +201,9 @@ class SshHost:
         docker('run', '-d', '--name', self.name, '--label', 'federation.prefix=%s' % self.prefix,
                '-v', '/var/run/docker.sock:/var/run/docker.sock',
                '-v', '%s:/root/.ssh/authorized_keys:ro' % authorized,
-               '-p', '127.0.0.1:%d:22' % self.port, image)
+               '--network', 'host', image,
+               '/usr/sbin/sshd', '-D', '-e', '-p', str(self.port), '-o', 'ListenAddress=127.0.0.1',
+               '-o', 'PermitRootLogin=prohibit-password', '-o', 'PasswordAuthentication=no')
         wait_for(self._ready, timeout, 'SSH test host %s' % self.name, interval=0.5)
         return self
 

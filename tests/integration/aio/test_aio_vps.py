@@ -83,9 +83,9 @@ def test_health_timeout_names_department_target_and_last_status(role, db_contain
     # No n8n database: the container waits for it and n8n never answers.
     run = role.run(extra={'aio_instance_health_timeout': 6})
     assert run.returncode != 0
-    assert ("Failed to see the AIO instance of department 'ssh-test' ready on target 'vps' within 6 s: "
-            'the last answer of http://127.0.0.1:') in run.stdout
-    assert '/rest/settings was no HTTP answer (' in run.stdout
+    assert ("Failed to see the container '%s-ssh-test-n8n' of department 'ssh-test' ready within 6 s: it runs, but "
+            'http://127.0.0.1:' % role.prefix) in run.stdout
+    assert '/rest/settings gave no ready answer; the last one: no HTTP answer (' in run.stdout
     assert 'docker logs %s-ssh-test-n8n' % role.prefix in run.stdout
     for secret in role.secrets.values():
         assert secret not in run.stdout + run.stderr
