@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
         check = self._task.check_mode
         vault, secret = vault_for(self._loader, args.get('vault_id')) if args['backend'] == 'hashi_vault' else (None, None)
 
-        store.lock()
+        store.lock(write=not check)
         try:
             try:
                 snapshot = store.load()

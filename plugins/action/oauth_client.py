@@ -92,7 +92,7 @@ class ActionModule(ActionBase):
         reports, before, after = [], {}, {}
         changed = False
         failure = None
-        store.lock()
+        store.lock(write=not self._task.check_mode)
         try:
             try:
                 snapshot = store.load()

@@ -190,7 +190,7 @@ def update(store, change, attempts=5, write=True):
     (before snapshot, saved secrets, saved metadata), or (before, None, None) when nothing changed.
     With ``write`` false (check mode) nothing is saved.
     """
-    store.lock()
+    store.lock(write=write)
     try:
         for attempt in range(attempts):
             before = store.load()
@@ -238,10 +238,20 @@ class VaultFileStore(object):
     def describe(self):
         return self.path
 
-    def lock(self):
-        """Take the store's lock; nested calls from the same caller only count."""
+    def lock(self, write=True):
+        """Take the store's lock; nested calls from the same caller only count.
+
+        A reader (``write`` false: check mode) creates nothing: it shares the lock when a writer made its file,
+        and needs none otherwise (a save is an atomic rename, so a read never sees half a file)."""
         self._lock_depth += 1
         if self._lock_depth > 1:
+            return
+        if not write:
+            try:
+                self._lock_fd = os.open(self.path + '.lock', os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
             return
         folder = os.path.dirname(self.path) or '.'
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -333,7 +343,7 @@ class HashiVaultKV2Store(object):
     def describe(self):
         return "Vault %s (KV v2 mount '%s', path '%s')" % (self.url, self.mount, self.path)
 
-    def lock(self):
+    def lock(self, write=True):
         pass
 
     def unlock(self):
