@@ -13,8 +13,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _paths import REPO
 
 from tests.harness.common import free_port  # noqa: E402
 from tests.harness.docker_objects import remove_prefixed, unique_prefix  # noqa: E402

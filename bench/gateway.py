@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _paths  # noqa: F401  (first: makes the repository and the collection importable)
 
 import yaml  # noqa: E402
 from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: E402

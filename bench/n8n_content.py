@@ -25,8 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / '.collections')]
+from _paths import REPO  # first: makes the repository and the collection importable
 
 from tests.harness.postgres import temporary_postgres  # noqa: E402  (after the path set-up)
 from tests.helpers import Ansible, recap  # noqa: E402

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / '.collections')]
+import _paths  # noqa: F401  (first: makes the repository and the collection importable)
 
 from tests.harness.oidc import OidcServer  # noqa: E402
 from tests.harness.vault_fake import VaultFake  # noqa: E402

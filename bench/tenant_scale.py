@@ -26,8 +26,7 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / '.collections')]
+from _paths import REPO  # first: makes the repository and the collection importable
 
 import jinja2  # noqa: E402  (after the path set-up)
 
