@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import _paths  # noqa: F401  (first: makes the repository and the collection importable)
+# First: makes the repository and the collection importable.
+import _paths  # noqa: F401 pylint: disable=unused-import
 
 import yaml  # noqa: E402
 from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: E402

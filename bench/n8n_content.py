@@ -19,13 +19,13 @@ import json
 import re
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from _paths import REPO  # first: makes the repository and the collection importable
+# First: makes the repository and the collection importable.
+import _paths  # noqa: F401 pylint: disable=unused-import
 
 from tests.harness.postgres import temporary_postgres  # noqa: E402  (after the path set-up)
 from tests.helpers import Ansible, recap  # noqa: E402

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _paths  # noqa: F401  (first: makes the repository and the collection importable)
+# First: makes the repository and the collection importable.
+import _paths  # noqa: F401 pylint: disable=unused-import
 
 from tests.harness.oidc import OidcServer  # noqa: E402
 from tests.harness.vault_fake import VaultFake  # noqa: E402

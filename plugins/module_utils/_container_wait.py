@@ -18,8 +18,9 @@ import json
 import socket
 import time
 import urllib.error
-import urllib.request
 from urllib.parse import quote
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError, open_url
 
 
 class ContainerFailed(Exception):
@@ -54,7 +55,7 @@ def demux_logs(data):
 def probe(url, timeout=5.0, want_json=True):
     """One look at ``url``: (ready, what was seen), never an exception."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with open_url(url, timeout=timeout, follow_redirects='none') as resp:
             body = resp.read()
             if resp.status != 200:
                 return False, 'HTTP %d' % resp.status
@@ -66,7 +67,7 @@ def probe(url, timeout=5.0, want_json=True):
             return True, 'HTTP 200'
     except urllib.error.HTTPError as exc:
         return False, 'HTTP %d' % exc.code
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, UrlConnectionError, OSError, ValueError) as exc:
         reason = getattr(exc, 'reason', exc)
         return False, 'no HTTP answer (%s)' % reason
 
@@ -94,7 +95,8 @@ def wait_ready(name, url, inspect, logs, timeout, interval=0.5, want_json=True, 
     """Probe ``url`` every ``interval`` seconds until it is ready; between probes read the container.
 
     Returns (seconds waited, probes made). Raises ContainerFailed as soon as the container is gone, not
-    running, or has restarted since the wait began (its message carries the log's last lines), and WaitTimedOut after ``timeout`` seconds of a running container that does not answer."""
+    running, or has restarted since the wait began (its message carries the log's last lines), and
+    WaitTimedOut after ``timeout`` seconds of a running container that does not answer."""
     started = clock()
     restarts = None
     probes = 0

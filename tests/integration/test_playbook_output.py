@@ -19,7 +19,7 @@ def test_each_task_prints_its_timing_line_once(tmp_path):
                                   for n in range(3)))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
     proc = subprocess.run([str(VENV_BIN / 'ansible-playbook'), str(playbook)], cwd=str(REPO), env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     timing = [n for n, line in enumerate(lines) if TIMING.match(line)]
