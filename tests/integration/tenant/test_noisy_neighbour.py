@@ -9,6 +9,7 @@ phase. The sanity bound asserted (BOUND) is far above what was measured and far 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -269,3 +270,39 @@ def test_an_older_tenant_converges_and_check_mode_predicts_it(tenant, tenant_db)
     with pytest.raises(psycopg.OperationalError, match='permission denied for database'):
         login(tenant_db, 'finance', dbname='postgres')
     assert superuser_rows(tenant_db, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'n8n_finance'") == [(8,)]
+
+
+PLAY = '''
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/federation.platform.postgres:
+      login_host: "{{ lookup('env', 'FEDERATION_PLATFORM_DB_HOST') }}"
+      login_port: "{{ lookup('env', 'FEDERATION_PLATFORM_DB_PORT') | int }}"
+      login_user: "{{ lookup('env', 'FEDERATION_PLATFORM_DB_USER') }}"
+      login_password: "{{ lookup('env', 'FEDERATION_PLATFORM_DB_PASSWORD') }}"
+      login_db: "{{ lookup('env', 'FEDERATION_PLATFORM_DB_NAME') }}"
+  tasks:
+    - name: The spec
+      federation.platform.department_spec:
+        name: finance
+        specs_dir: "{{ specs_dir }}"
+    - name: The tenant
+      ansible.builtin.include_role:
+        name: federation.platform.tenant_database
+      vars:
+        federation_home: "{{ specs_dir }}"
+        federation_secrets: {tenant_db_password: pw-finance-1, n8n_db_password: n8n-finance-1}
+'''
+
+
+def test_the_spec_gives_the_limits_through_the_role(ansible, tenant_db, tmp_path):
+    (tmp_path / 'finance.yml').write_text('database:\n  connections: 7\n  n8n_connections: 9\n')
+    (tmp_path / 'play.yml').write_text(PLAY)
+    run = ansible.playbook(str(tmp_path / 'play.yml'), '-i', 'localhost,', '-c', 'local', '-e', 'specs_dir=%s' % tmp_path,
+                           '-e', 'ansible_python_interpreter=%s' % sys.executable)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert superuser_rows(tenant_db, "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname IN ('dept_finance', "
+                                     "'n8n_finance') ORDER BY 1") == [('dept_finance', 7), ('n8n_finance', 9)]
+    assert superuser_rows(tenant_db, "SELECT setconfig FROM pg_db_role_setting WHERE setrole = 'dept_finance'::regrole") == [
+        (['idle_in_transaction_session_timeout=60000', 'lock_timeout=5000', 'statement_timeout=30000'],)]
