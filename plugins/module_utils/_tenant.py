@@ -737,6 +737,8 @@ class Tenant(object):
         public_schema = self.read_schema('public')
         if public_schema is not None and 'CREATE' in public_schema['grants'].get('PUBLIC', set()):
             out.append(sql.SQL('REVOKE CREATE ON SCHEMA public FROM PUBLIC'))
+        if not self.admin_is_superuser:
+            return out  # the server's databases and pg_catalog's functions are the bootstrap superuser's (warned)
         # The server's default databases: a department's logins reach the platform database and their own only.
         for name in self.closed_databases:
             other = self.read_database(name)
@@ -744,15 +746,12 @@ class Tenant(object):
                 out.append(sql.SQL('REVOKE ALL ON DATABASE {} FROM PUBLIC').format(_i(name)))
         # Advisory locks of the platform database serialise the platform's own runs: nobody else may take them.
         for function in self.db.rows(
-                'SELECT p.proname::text AS name, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args, '
-                "EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) x "
-                "        WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE') AS public "
-                "FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ %s ORDER BY 1, 2",
+                'SELECT p.proname::text AS name, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args '
+                'FROM pg_catalog.pg_proc p WHERE p.pronamespace = \'pg_catalog\'::regnamespace AND p.proname ~ %s '
+                "AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) x "
+                "            WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE') ORDER BY 1, 2",
                 (ADVISORY_LOCK_FUNCTIONS,), what='read who may take advisory locks'):
-            if function['public'] and function['args'] in ('bigint', 'integer, integer'):
-                if not self.admin_is_superuser:
-                    out.append(sql.SQL('GRANT EXECUTE ON FUNCTION pg_catalog.{}({}) TO CURRENT_USER').format(
-                        _i(function['name']), sql.SQL(function['args'])))
+            if function['args'] in ('bigint', 'integer, integer'):  # their only signatures: nothing else is spliced in
                 out.append(sql.SQL('REVOKE EXECUTE ON FUNCTION pg_catalog.{}({}) FROM PUBLIC').format(
                     _i(function['name']), sql.SQL(function['args'])))
         return out

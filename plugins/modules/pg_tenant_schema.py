@@ -331,6 +331,10 @@ def connection_warnings(module, tenant):
                     'database.n8n_connections in the departments\' specs.'
                     % (tenant.db.where, budget['limits_sum'], available, budget['max_connections'],
                        budget['superuser_reserved_connections'], budget['reserved_connections']))
+    if not tenant.admin_is_superuser:
+        module.warn('The platform admin on %s is not a superuser: PUBLIC keeps what it has on the databases %s and may '
+                    'take advisory locks in the platform database. Revoke those as a superuser (see the security model).'
+                    % (tenant.db.where, ', '.join(tenant.closed_databases)))
     others = tenant.open_databases()
     if others:
         module.warn("Department logins on %s may connect to database(s) %s (PUBLIC has CONNECT). Add them to "
