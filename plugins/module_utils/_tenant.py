@@ -220,12 +220,11 @@ MAX_TIMEOUT_MS = 86400000  # a day
 
 def validate_limits(department, connection_limit, n8n_connection_limit, timeouts, closed_databases=()):
     """Raise TenantError when a connection limit or a timeout is not a whole number in range."""
-    for option, value in (('connection_limit', connection_limit), ('n8n_connection_limit', n8n_connection_limit)):
+    for option, field, value in (('connection_limit', 'connections', connection_limit),
+                                 ('n8n_connection_limit', 'n8n_connections', n8n_connection_limit)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONNECTION_LIMIT:
             raise TenantError("Invalid %s for department '%s': %r. Give a whole number of connections from 1 to %d "
-                              '(the spec field database.%s).' % (option, department, value, MAX_CONNECTION_LIMIT,
-                                                                   'connections' if option == 'connection_limit'
-                                                                   else 'n8n_connections'))
+                              '(the spec field database.%s).' % (option, department, value, MAX_CONNECTION_LIMIT, field))
     for key, value in sorted((timeouts or {}).items()):
         if key not in TENANT_TIMEOUTS:
             raise TenantError("Invalid timeouts for department '%s': unknown setting %r. Known: %s."

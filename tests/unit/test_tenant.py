@@ -108,7 +108,7 @@ def test_platform_statements_are_stable():
 
 def test_platform_migration_0002_is_stable_and_leaves_no_table_privilege():
     rendered = [s.as_string(None) for s in platform_locks_statements()]
-    assert [v for v, _ in platform_migrations()] == ['0001_shared_tables', '0002_no_table_locks']
+    assert [version for version, _statements in platform_migrations()] == ['0001_shared_tables', '0002_no_table_locks']
     # Only column grants (LOCK TABLE needs a table-level privilege) and the delete functions keyed on the login role.
     assert not [s for s in rendered if s.startswith('GRANT') and ' (' not in s.split(' ON ')[0] and 'FUNCTION' not in s]
     assert sum(1 for s in rendered if 'SECURITY DEFINER' in s and 'tenant = session_user' in s) == 4

@@ -76,7 +76,7 @@ class Writer(object):
     def report(self):
         phases = []
         for phase, seconds in self.samples:
-            if phase not in [p for p, _ in phases]:
+            if phase not in [name for name, _values in phases]:
                 phases.append((phase, []))
             dict(phases)[phase].append(seconds)
         print('hr writes while finance misbehaves (conversation + message + call log row, one transaction each):')
@@ -172,7 +172,7 @@ def test_one_department_cannot_slow_down_another(tenant, tenant_db):
         def connections():
             opened, refused = [], None
             try:
-                for _ in range(60):  # far more than its limit, towards the server's
+                for _attempt in range(60):  # far more than its limit, towards the server's
                     try:
                         opened.append(login(tenant_db, 'finance'))
                     except psycopg.OperationalError as exc:
@@ -262,8 +262,8 @@ def test_an_older_tenant_converges_and_check_mode_predicts_it(tenant, tenant_db)
     assert _without_timing(applied['queries']) == _without_timing(predicted['queries'])
     assert "platform migration '0002_no_table_locks' applied" in applied['msg']
     assert applied['diff']['after']['role']['connection_limit'] == 5
-    assert applied['diff']['after']['role']['settings'] == {'*': ['idle_in_transaction_session_timeout=60000',
-                                                                 'lock_timeout=5000', 'statement_timeout=30000']}
+    settings = ['idle_in_transaction_session_timeout=60000', 'lock_timeout=5000', 'statement_timeout=30000']
+    assert applied['diff']['after']['role']['settings'] == {'*': settings}
     again = tenant('finance')
     assert again['changed'] is False and again['queries'] == []
     assert tenant('finance', check=True)['changed'] is False
