@@ -42,7 +42,11 @@ DEFAULTS = {
     'resources': {'memory': '1g', 'cpus': 1.0},
     'oauth_clients': [],           # the OAuth clients its tools need (see OAUTH_CLIENT_DEFAULTS)
     'assistant': 'deterministic',  # llm: answers from a language model, key in the secret llm_api_key
+    # Sessions its login roles may hold at once in the platform's PostgreSQL (CONNECTION LIMIT): dept_<n> (its
+    # workflows' Postgres credential) and n8n_<n> (n8n's pool of 4, plus room for boot, migrations and a restart).
+    'database': {'connections': 5, 'n8n_connections': 8},
 }
+MAX_DATABASE_CONNECTIONS = 1000
 
 _MEMORY_RE = re.compile(r'^[1-9][0-9]{0,5}[kmg]$')
 _CLIENT_NAME_RE = re.compile(r'^[a-z][a-z0-9_]{0,39}$')
@@ -142,6 +146,17 @@ def normalize_spec(department, raw, default_target='vps'):
         if not _is_number(merged['cpus']) or not 0 < merged['cpus'] <= 64:
             problems.append("field 'resources.cpus' must be a number above 0 and at most 64")
         spec['resources'] = merged
+
+    database = spec['database']
+    if not isinstance(database, dict) or set(database) - set(DEFAULTS['database']):
+        problems.append("field 'database' must be a mapping with 'connections' and 'n8n_connections'")
+    else:
+        merged = dict(DEFAULTS['database'], **database)
+        for key in ('connections', 'n8n_connections'):
+            if not _is_int(merged[key]) or not 0 < merged[key] <= MAX_DATABASE_CONNECTIONS:
+                problems.append("field 'database.%s' must be a whole number of connections from 1 to %d"
+                                % (key, MAX_DATABASE_CONNECTIONS))
+        spec['database'] = merged
 
     clients = spec['oauth_clients']
     if clients is None:

@@ -45,6 +45,9 @@ TENANTS_GROUP = 'federation_tenants'
 MIGRATIONS_TABLE = 'schema_migrations'
 PLATFORM_SCOPE = 'federation'
 PLATFORM_VERSION = '0001_shared_tables'
+# Platform migration 0002: no table-level privilege for the tenants (nothing that lets a tenant LOCK a shared table),
+# deletion through SECURITY DEFINER functions that delete the caller's own rows only.
+PLATFORM_LOCKS_VERSION = '0002_no_table_locks'
 POLICY = 'tenant_isolation'
 # What the tenant column of the shared tables may hold: a tenant role's name, nothing else (so the
 # group role, or any other role a tenant could SET ROLE to, can never own a row).
@@ -53,6 +56,18 @@ MIGRATION_NAME_PATTERN = r'^[0-9]{3,}_[a-z0-9][a-z0-9_]{0,79}$'
 MIGRATION_NAME_RULE = ('a version number of at least 3 digits, an underscore and lowercase letters, digits and '
                        'underscores, as in 0001_initial (the file name without .sql.j2)')
 SHARED_TABLES = ('conversations', 'messages', 'tool_invocations', 'call_log')  # in foreign-key order
+# What a tenant deletes its own rows with (it has no DELETE privilege): federation.<function>(ids bigint[]).
+DELETE_FUNCTIONS = {table: 'delete_' + table for table in SHARED_TABLES}
+# The advisory lock functions that take or wait for a lock: the platform's own runs serialise on advisory locks of
+# the platform database, so nobody else may take them there (a tenant holding one would stall every provisioning).
+ADVISORY_LOCK_FUNCTIONS = r'^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
+# How long the platform's own statements on the shared tables wait for a lock before they give up (a tenant's open
+# transaction must not make every other department queue behind the platform's ALTER TABLE).
+PLATFORM_LOCK_TIMEOUT_MS = 3000
+# The settings every tenant role logs in with (ALTER ROLE ... SET), in milliseconds, unless the caller says otherwise.
+TENANT_TIMEOUTS = dict(statement_timeout=30000, lock_timeout=5000, idle_in_transaction_session_timeout=60000)
+# The server's default databases: PUBLIC may not connect to them, so a department's logins reach its own only.
+CLOSED_DATABASES = ('postgres', 'template1')
 
 # Column privileges of the tenants' group: INSERT without the id (no probing of other tenants' ids
 # through primary-key errors), UPDATE without the id and the tenant.
@@ -82,6 +97,9 @@ ADMIN_HINT = ('The platform admin (login_user) must be a superuser, or have CREA
 def _advice(error):
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return ADMIN_HINT
+    if isinstance(error, psycopg.errors.LockNotAvailable):
+        return ('Another session holds a lock on that object (see pg_locks and pg_stat_activity); the platform does not '
+                "queue behind it, so that other departments' writes never wait. Run again once it has ended, or end it.")
     return 'Fix the cause and run again: the call converges from where it stopped.'
 
 
@@ -196,6 +214,35 @@ def validate_password(department, role, option, password):
                           "PostgreSQL cannot store. Generate another one." % (option, role, department))
 
 
+MAX_CONNECTION_LIMIT = 1000
+MAX_TIMEOUT_MS = 86400000  # a day
+
+
+def validate_limits(department, connection_limit, n8n_connection_limit, timeouts, closed_databases=()):
+    """Raise TenantError when a connection limit or a timeout is not a whole number in range."""
+    for option, field, value in (('connection_limit', 'connections', connection_limit),
+                                 ('n8n_connection_limit', 'n8n_connections', n8n_connection_limit)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONNECTION_LIMIT:
+            raise TenantError("Invalid %s for department '%s': %r. Give a whole number of connections from 1 to %d "
+                              '(the spec field database.%s).' % (option, department, value, MAX_CONNECTION_LIMIT, field))
+    for key, value in sorted((timeouts or {}).items()):
+        if key not in TENANT_TIMEOUTS:
+            raise TenantError("Invalid timeouts for department '%s': unknown setting %r. Known: %s."
+                              % (department, key, ', '.join(sorted(TENANT_TIMEOUTS))))
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TIMEOUT_MS:
+            raise TenantError("Invalid timeouts.%s for department '%s': %r. Give milliseconds from 1 to %d (0, which "
+                              'turns it off, is not allowed).' % (key, department, value, MAX_TIMEOUT_MS))
+    for name in closed_databases or ():
+        if not isinstance(name, str) or not name or '\x00' in name:
+            raise TenantError("Invalid closed_databases for department '%s': %r is not a database name."
+                              % (department, name))
+
+
+def tenant_settings(timeouts):
+    """The settings a tenant role logs in with: the platform's timeouts, overridden by ``timeouts``."""
+    return dict(TENANT_TIMEOUTS, **(timeouts or {}))
+
+
 # -- the shared schema ---------------------------------------------------------------------------------------
 
 
@@ -272,13 +319,54 @@ def _policy_statement(table):
                    'WITH CHECK (tenant = current_user)').format(_i(POLICY), _i(SHARED_SCHEMA), _i(table), _i(TENANTS_GROUP))
 
 
+def _delete_function_body(table):
+    # Fixed names only (validated constants): the rows of the logged-in department, whatever role it SET.
+    return ('WITH gone AS (DELETE FROM %s.%s WHERE tenant = session_user AND id = ANY (ids) RETURNING 1) '
+            'SELECT count(*) FROM gone' % (SHARED_SCHEMA, table))
+
+
+def platform_locks_statements():
+    """Platform migration 0002_no_table_locks.
+
+    ``LOCK TABLE`` needs a table-level privilege (UPDATE, DELETE or TRUNCATE for the strong modes, SELECT for ACCESS
+    SHARE); column privileges never allow it. So the tenants' group keeps column privileges only (SELECT on every
+    column, INSERT and UPDATE as before) and loses the table-level SELECT and DELETE: no tenant can lock a shared table
+    in any mode. It deletes its own rows through ``federation.delete_<table>(ids)``, SECURITY DEFINER functions that
+    delete only rows whose tenant is the session's login role.
+    """
+    s, g = _i(SHARED_SCHEMA), _i(TENANTS_GROUP)
+    out = []
+    for table in SHARED_TABLES:
+        t, f = _i(table), _i(DELETE_FUNCTIONS[table])
+        out += [
+            sql.SQL('REVOKE SELECT, DELETE ON {}.{} FROM {}').format(s, t, g),
+            sql.SQL('GRANT SELECT ({}) ON {}.{} TO {}').format(_columns(_COLUMNS[table]), s, t, g),
+            sql.SQL('CREATE FUNCTION {}.{}(ids bigint[]) RETURNS bigint LANGUAGE sql VOLATILE STRICT SECURITY DEFINER '
+                    'SET search_path = pg_catalog, pg_temp AS {}').format(s, f, sql.Literal(_delete_function_body(table))),
+            sql.SQL('REVOKE ALL ON FUNCTION {}.{}(bigint[]) FROM PUBLIC').format(s, f),
+            sql.SQL('GRANT EXECUTE ON FUNCTION {}.{}(bigint[]) TO {}').format(s, f, g),
+        ]
+    return out
+
+
+def platform_migrations():
+    """[(version, statements)] of the shared schema, in order. Applied ones are never changed: add a new one."""
+    return [(PLATFORM_VERSION, platform_statements()), (PLATFORM_LOCKS_VERSION, platform_locks_statements())]
+
+
+def _platform_text(statements, conn):
+    return ';\n'.join(s.as_string(conn) for s in statements)
+
+
 def _expected_shared_acl():
     """{(kind, object): {grantee: {privileges}}} for the shared objects (owner excluded)."""
     expected = {('schema', SHARED_SCHEMA): {TENANTS_GROUP: {'USAGE'}},
                 ('table', '%s.%s' % (SHARED_SCHEMA, MIGRATIONS_TABLE)): {}}
     for table in SHARED_TABLES:
-        expected[('table', '%s.%s' % (SHARED_SCHEMA, table))] = {TENANTS_GROUP: {'SELECT', 'DELETE'}}
+        # No table-level privilege at all: LOCK TABLE is refused in every mode (see platform_locks_statements).
+        expected[('table', '%s.%s' % (SHARED_SCHEMA, table))] = {}
         expected[('sequence', '%s.%s_id_seq' % (SHARED_SCHEMA, table))] = {TENANTS_GROUP: {'USAGE'}}
+        expected[('function', '%s.%s' % (SHARED_SCHEMA, DELETE_FUNCTIONS[table]))] = {TENANTS_GROUP: {'EXECUTE'}}
     return expected
 
 
@@ -288,6 +376,7 @@ def _expected_column_acl():
     for table, columns in _COLUMNS.items():
         grants = set()
         for column in columns:
+            grants.add((column, TENANTS_GROUP, 'SELECT'))
             if column != 'id':
                 grants.add((column, TENANTS_GROUP, 'INSERT'))
             if column not in ('id', 'tenant'):
@@ -349,6 +438,7 @@ class Tenant(object):
         self.admin = None
         self.admin_is_superuser = False
         self.dbname = None
+        self.closed_databases = CLOSED_DATABASES  # PUBLIC may not connect to these
         self.pending_database = []  # statements that must run outside the transaction (CREATE DATABASE)
         self.committed = False  # set once a step of a removal was committed
         self._migrations_table = False
@@ -441,6 +531,9 @@ class Tenant(object):
         role = self.read_role(self.role)
         out['role'] = _public_role(role, self._password_matches(self.role, password, role['rolcanlogin'])
                                    if role and password is not None else None)
+        if out['role'] is not None:
+            out['role']['settings'] = dict((database or '*', config) for database, config in
+                                           sorted(self.read_role_settings(self.role).items(), key=lambda i: i[0] or ''))
         schema = self.read_schema(self.schema)
         out['schema'] = schema and dict(owner=schema['owner'], grants=_sorted_acl(schema['grants']))
         out['migrations'] = sorted(m['version'] for m in self.read_migrations(self.schema))
@@ -461,34 +554,36 @@ class Tenant(object):
             return
         # Concurrent first runs: one creates, the others wait here and then find it done.
         self.db.advisory_lock('federation.platform')
+        # From here on the platform's statements lock shared tables that tenants use: give up after a while rather
+        # than let every department's writes queue behind an ALTER TABLE that waits for one tenant's transaction.
+        previous = self.db.row("SELECT current_setting('lock_timeout') AS value", what='read the lock timeout')['value']
+        self.db.setting('lock_timeout', '%dms' % PLATFORM_LOCK_TIMEOUT_MS, 'bound the lock waits of the platform')
         self._ensure_group()
         records = {m['version']: m for m in self.read_migrations(PLATFORM_SCOPE)}
-        statements = platform_statements()
-        version = PLATFORM_VERSION
-        text = ';\n'.join(s.as_string(self.db.conn) for s in statements)
-        if version in records:
-            if records[version]['checksum'] != checksum(text):
-                raise TenantError(
-                    "Failed to check the shared schema '%s' on %s: platform migration '%s' was applied with checksum %s "
-                    'and this version of the collection declares %s. Applied migrations are never changed: use the '
-                    'collection version that applied it, or add a new platform migration.'
-                    % (SHARED_SCHEMA, self.db.where, version, records[version]['checksum'], checksum(text)))
-        else:
-            if self.read_schema(SHARED_SCHEMA) is not None:
+        for version, statements in platform_migrations():
+            text = _platform_text(statements, self.db.conn)
+            if version in records:
+                if records[version]['checksum'] != checksum(text):
+                    raise TenantError(
+                        "Failed to check the shared schema '%s' on %s: platform migration '%s' was applied with checksum "
+                        '%s and this version of the collection declares %s. Applied migrations are never changed: use the '
+                        'collection version that applied it, or add a new platform migration.'
+                        % (SHARED_SCHEMA, self.db.where, version, records[version]['checksum'], checksum(text)))
+                continue
+            if version == PLATFORM_VERSION and self.read_schema(SHARED_SCHEMA) is not None:
                 raise TenantError(
                     "Failed to create the shared schema '%s' on %s: the schema exists but has no record of platform "
                     "migration '%s'. Rename or drop the foreign schema '%s', or restore its migrations table."
                     % (SHARED_SCHEMA, self.db.where, version, SHARED_SCHEMA))
             started = datetime.datetime.now()
             for statement in statements:
-                self.db.execute(statement, what='create the shared schema %s' % SHARED_SCHEMA)
+                self.db.execute(statement, what="apply platform migration '%s' to the shared schema %s" % (version, SHARED_SCHEMA))
             self._record(PLATFORM_SCOPE, version, checksum(text), started)
-            self.messages.append("shared schema '%s' created" % SHARED_SCHEMA)
+            self.messages.append("shared schema '%s' created" % SHARED_SCHEMA if version == PLATFORM_VERSION
+                                 else "platform migration '%s' applied" % version)
         self._ensure_shared_security()
         self._ensure_database_grants()
-
-    def _platform_checksum(self):
-        return checksum(';\n'.join(s.as_string(self.db.conn) for s in platform_statements()))
+        self.db.setting('lock_timeout', previous, 'restore the lock timeout')
 
     def _platform_drift(self):
         """Whether anything of the shared schema, the group or the database grants differs (reads only)."""
@@ -496,8 +591,9 @@ class Tenant(object):
         if group is None or _attribute_changes(group, GROUP_ATTRIBUTES) or group['member_of']:
             return True
         records = {m['version']: m['checksum'] for m in self.read_migrations(PLATFORM_SCOPE)}
-        if records.get(PLATFORM_VERSION) != self._platform_checksum():
-            return True  # not applied yet, or applied by a collection that declared it otherwise (refused below)
+        for version, statements in platform_migrations():
+            if records.get(version) != checksum(_platform_text(statements, self.db.conn)):
+                return True  # not applied yet, or applied by a collection that declared it otherwise (refused later)
         return bool(self._shared_security_changes()) or bool(self._database_grant_changes())
 
     def _ensure_group(self):
@@ -571,10 +667,26 @@ class Tenant(object):
         current[('schema', SHARED_SCHEMA)] = schema['grants']
         existing = set(current)
         existing.update(self._existing_relations())
+        for row in self.db.rows(
+                'SELECT p.proname::text AS name, ARRAY(SELECT coalesce(g.rolname::text, \'PUBLIC\') || \':\' || x.privilege_type '
+                "FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) x "
+                'LEFT JOIN pg_catalog.pg_roles g ON g.oid = x.grantee WHERE x.grantee <> p.proowner) AS grants '
+                'FROM pg_catalog.pg_proc p WHERE p.pronamespace = %s::regnamespace AND p.proname = ANY(%s) '
+                "AND p.proargtypes = '1016'::pg_catalog.oidvector",  # (bigint[])
+                (SHARED_SCHEMA, list(DELETE_FUNCTIONS.values())), what='read the grants on the delete functions'):
+            key = ('function', '%s.%s' % (SHARED_SCHEMA, row['name']))
+            existing.add(key)
+            for item in row['grants']:
+                grantee, privilege = item.rsplit(':', 1)
+                current.setdefault(key, {}).setdefault(grantee, set()).add(privilege)
+        revoked = set()  # (table, grantee, privilege): a table-level REVOKE takes the column grants with it
         for key, expected in _expected_shared_acl().items():
             if key not in existing:
                 continue
             out.extend(_acl_statements(key[0], key[1], current.get(key, {}), expected))
+            if key[0] == 'table':
+                for grantee, privileges in current.get(key, {}).items():
+                    revoked.update((key[1], grantee, p) for p in privileges - expected.get(grantee, set()))
         columns = {}
         for row in self.db.rows(
                 'SELECT c.relname::text AS name, a.attname::text AS column, coalesce(g.rolname::text, \'PUBLIC\') AS grantee, '
@@ -587,7 +699,7 @@ class Tenant(object):
         for table, expected in _expected_column_acl().items():
             if ('table', table) not in existing:
                 continue
-            have = columns.get(table, set())
+            have = set(c for c in columns.get(table, set()) if (table, c[1], c[2]) not in revoked)
             for column, grantee, privilege in sorted(have - expected):
                 out.append(sql.SQL('REVOKE {} ({}) ON {} FROM {}').format(
                     _privilege(privilege), _i(column), _qualified(table), _grantee(grantee)))
@@ -624,7 +736,33 @@ class Tenant(object):
         public_schema = self.read_schema('public')
         if public_schema is not None and 'CREATE' in public_schema['grants'].get('PUBLIC', set()):
             out.append(sql.SQL('REVOKE CREATE ON SCHEMA public FROM PUBLIC'))
+        if not self.admin_is_superuser:
+            return out  # the server's databases and pg_catalog's functions are the bootstrap superuser's (warned)
+        # The server's default databases: a department's logins reach the platform database and their own only.
+        for name in self.closed_databases:
+            other = self.read_database(name)
+            if other is not None and other['grants'].get('PUBLIC'):
+                out.append(sql.SQL('REVOKE ALL ON DATABASE {} FROM PUBLIC').format(_i(name)))
+        # Advisory locks of the platform database serialise the platform's own runs: nobody else may take them.
+        for function in self.db.rows(
+                'SELECT p.proname::text AS name, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args '
+                'FROM pg_catalog.pg_proc p WHERE p.pronamespace = \'pg_catalog\'::regnamespace AND p.proname ~ %s '
+                "AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) x "
+                "            WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE') ORDER BY 1, 2",
+                (ADVISORY_LOCK_FUNCTIONS,), what='read who may take advisory locks'):
+            if function['args'] in ('bigint', 'integer, integer'):  # their only signatures: nothing else is spliced in
+                out.append(sql.SQL('REVOKE EXECUTE ON FUNCTION pg_catalog.{}({}) FROM PUBLIC').format(
+                    _i(function['name']), sql.SQL(function['args'])))
         return out
+
+    def open_databases(self):
+        """Databases other than the platform one (and the n8n databases) that PUBLIC may connect to: a department's
+        logins can reach them (reads only; the caller warns)."""
+        return [r['name'] for r in self.db.rows(
+            'SELECT d.datname::text AS name FROM pg_catalog.pg_database d WHERE d.datallowconn AND d.datname <> %s '
+            "AND d.datname !~ '^n8n_' AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(d.datacl, "
+            "pg_catalog.acldefault('d', d.datdba))) x WHERE x.grantee = 0 AND x.privilege_type = 'CONNECT') ORDER BY 1",
+            (self.dbname,), what='list the databases PUBLIC may connect to')]
 
     def _ensure_database_grants(self):
         for statement in self._database_grant_changes():
@@ -632,14 +770,15 @@ class Tenant(object):
 
     # -- the department's role and schema --------------------------------------------------------------------
 
-    def ensure_login_role(self, name, password, attributes, member_of, kind):
-        """A login role with exactly these attributes, password and memberships."""
+    def ensure_login_role(self, name, password, attributes, member_of, kind, connection_limit=-1, settings=None):
+        """A login role with exactly these attributes, connection limit, password and memberships; with ``settings``
+        ({name: value}), exactly these settings at login (ALTER ROLE ... SET) and none for one database only."""
         role = self.read_role(name)
         verifier = dict(password=scram_verifier(password))
         if role is None:
-            self.db.execute(sql.SQL('CREATE ROLE {} WITH {} PASSWORD %(password)s').format(
-                _i(name), _attributes_sql(attributes)), verifier, secret=('password',), client_side=True,
-                what="create %s '%s'" % (kind, name))
+            self.db.execute(sql.SQL('CREATE ROLE {} WITH {} CONNECTION LIMIT {} PASSWORD %(password)s').format(
+                _i(name), _attributes_sql(attributes), sql.Literal(connection_limit)), verifier, secret=('password',),
+                client_side=True, what="create %s '%s'" % (kind, name))
             self.messages.append("%s '%s' created" % (kind, name))
             role = dict(member_of=[], members=[])
         else:
@@ -651,13 +790,16 @@ class Tenant(object):
             if not role['valid_forever']:
                 self.db.execute(sql.SQL("ALTER ROLE {} VALID UNTIL 'infinity'").format(_i(name)),
                                 what="clear the expiry of %s '%s'" % (kind, name))
-            if role['rolconnlimit'] != -1:
-                self.db.execute(sql.SQL('ALTER ROLE {} CONNECTION LIMIT -1').format(_i(name)),
-                                what="clear the connection limit of %s '%s'" % (kind, name))
+            if role['rolconnlimit'] != connection_limit:
+                self.db.execute(sql.SQL('ALTER ROLE {} CONNECTION LIMIT {}').format(_i(name), sql.Literal(connection_limit)),
+                                what="set the connection limit of %s '%s'" % (kind, name))
+                self.messages.append("connection limit of %s '%s' set to %d" % (kind, name, connection_limit))
             if not self._password_matches(name, password, role['rolcanlogin']):
                 self.db.execute(sql.SQL('ALTER ROLE {} PASSWORD %(password)s').format(_i(name)), verifier,
                                 secret=('password',), client_side=True, what="set the password of %s '%s'" % (kind, name))
                 self.messages.append("password of %s '%s' set" % (kind, name))
+        if settings is not None:
+            self._ensure_role_settings(name, settings, kind)
         for other in role['member_of']:
             if other not in member_of:
                 self.db.execute(sql.SQL('REVOKE {} FROM {}').format(_i(other), _i(name)),
@@ -673,6 +815,48 @@ class Tenant(object):
                 self.db.execute(sql.SQL('REVOKE {} FROM {}').format(_i(name), _i(member)),
                                 what="revoke membership in %s '%s' from '%s'" % (kind, name, member))
                 self.messages.append("membership of '%s' in %s '%s' revoked" % (member, kind, name))
+
+    def read_role_settings(self, name):
+        """{database or None: ['name=value', ...]}: what the role logs in with (None: in every database)."""
+        rows = self.db.rows(
+            'SELECT d.datname::text AS database, s.setconfig FROM pg_catalog.pg_db_role_setting s '
+            'LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase WHERE s.setrole = %s::regrole',
+            (name,), what="read the settings of role '%s'" % name) if self.read_role(name, members=False) else []
+        return dict((r['database'], sorted(r['setconfig'] or [])) for r in rows)
+
+    def _ensure_role_settings(self, name, settings, kind):
+        """The timeouts a tenant logs in with. A tenant may change its own (ALTER ROLE itself SET, also IN DATABASE):
+        every run puts them back."""
+        current = self.read_role_settings(name)
+        want = sorted('%s=%s' % (key, value) for key, value in settings.items())
+        r = _i(name)
+        for database in sorted(d for d in current if d is not None):
+            self.db.execute(sql.SQL('ALTER ROLE {} IN DATABASE {} RESET ALL').format(r, _i(database)),
+                            what="reset the settings of %s '%s' in database '%s'" % (kind, name, database))
+        have = current.get(None, [])
+        if have == want:
+            return
+        if set(have) - set(want):
+            self.db.execute(sql.SQL('ALTER ROLE {} RESET ALL').format(r), what="reset the settings of %s '%s'" % (kind, name))
+            have = []
+        for key, value in sorted(settings.items()):
+            if '%s=%s' % (key, value) not in have:
+                self.db.execute(sql.SQL('ALTER ROLE {} SET {} = {}').format(r, _i(key), sql.Literal(value)),
+                                what="set %s of %s '%s'" % (key, kind, name))
+        self.messages.append("settings of %s '%s' set" % (kind, name))
+
+    def connection_budget(self):
+        """The connection limits of all departments' roles against what the server allows (reads only)."""
+        row = self.db.row(
+            "SELECT current_setting('max_connections')::int AS max_connections, "
+            "current_setting('superuser_reserved_connections')::int AS superuser_reserved_connections, "
+            "count(*) FILTER (WHERE r.rolname ~ '^dept_')::int AS tenant_roles, "
+            "count(*) FILTER (WHERE r.rolname ~ '^n8n_')::int AS n8n_roles, "
+            "coalesce(sum(r.rolconnlimit) FILTER (WHERE r.rolconnlimit >= 0), 0)::int AS limits_sum, "
+            "count(*) FILTER (WHERE r.rolconnlimit < 0)::int AS unlimited "
+            "FROM pg_catalog.pg_roles r WHERE r.rolcanlogin AND NOT r.rolsuper AND r.rolname ~ '^(dept|n8n)_[a-z]'",
+            what='read the connection limits of the departments')
+        return dict(row)
 
     def ensure_admin_can_set_role(self, name):
         """The admin runs migrations as the tenant (SET ROLE): a superuser can; others need membership."""
@@ -850,12 +1034,10 @@ class Tenant(object):
         s = _i(SHARED_SCHEMA)
         role = self.read_role(self.role)
         if role is not None and self.read_schema(SHARED_SCHEMA) is not None:
-            self.ensure_admin_can_set_role(self.role)
-            self.db.execute(sql.SQL('SET LOCAL ROLE {}').format(_i(self.role)), what="become role '%s'" % self.role)
+            # As the admin (superuser or BYPASSRLS): tenants hold no DELETE privilege on the shared tables.
             for table in reversed(SHARED_TABLES):
                 self.db.execute(sql.SQL('DELETE FROM {}.{} WHERE tenant = %(tenant)s').format(s, _i(table)),
                                 dict(tenant=self.role), what="delete the rows of '%s' in %s" % (self.role, table))
-            self.db.execute(sql.SQL('RESET ROLE'), what='return to the admin role')
         if self.read_migrations(self.schema):
             self.db.execute(sql.SQL('DELETE FROM {}.{} WHERE scope = %(scope)s').format(s, _i(MIGRATIONS_TABLE)),
                             dict(scope=self.schema), what="delete the migration records of '%s'" % self.schema)
@@ -1103,7 +1285,8 @@ def _acl_statements(kind, name, current, expected):
     target = {'schema': lambda: sql.SQL('SCHEMA {}').format(_i(name)),
               'database': lambda: sql.SQL('DATABASE {}').format(_i(name)),
               'table': lambda: sql.SQL('TABLE {}').format(_qualified(name)),
-              'sequence': lambda: sql.SQL('SEQUENCE {}').format(_qualified(name))}[kind]()
+              'sequence': lambda: sql.SQL('SEQUENCE {}').format(_qualified(name)),
+              'function': lambda: sql.SQL('FUNCTION {}(bigint[])').format(_qualified(name))}[kind]()
     out = []
     for grantee in sorted(set(current) | set(expected)):
         have, want = current.get(grantee, set()), expected.get(grantee, set())

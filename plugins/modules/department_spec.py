@@ -52,6 +52,10 @@ notes:
     C(callers) (departments allowed to call this one), C(rate_limit) (C(requests), C(per_seconds)),
     C(resources) (C(memory), C(cpus)), C(assistant) (V(deterministic), the default, or V(llm): answers from a
     language model whose key is the department's secret C(llm_api_key))."
+  - "C(database): how many sessions the department's login roles may hold at once in the platform's PostgreSQL,
+    C(connections) for C(dept_<name>) (default 5) and C(n8n_connections) for C(n8n_<name>) (default 8; n8n keeps
+    a pool of 4), each 1-1000. A department that opens more is refused by the server; the others are not affected.
+    See C(docs/security-model.md) for their sum against the server's C(max_connections)."
   - "C(oauth_clients): the OAuth clients the department's tools need, each C(name) (1-40 of a-z, 0-9, _),
     C(provider) (V(oidc), the default, V(google_service_account) or V(google_oauth)), C(scopes), and
     C(grant_types) (V(oidc)), C(subject) and C(max_age_days) (V(google_service_account)), C(expires_at).
@@ -80,7 +84,8 @@ spec:
   returned: success
   type: dict
   sample: {display_name: Finance, target: vps, tools: [log_call], callers: [],
-           rate_limit: {requests: 60, per_seconds: 60}, resources: {memory: 1g, cpus: 1.0}}
+           rate_limit: {requests: 60, per_seconds: 60}, resources: {memory: 1g, cpus: 1.0},
+           database: {connections: 5, n8n_connections: 8}}
 spec_file:
   description: The spec file that was read, or C(null) when the defaults were used.
   returned: success

@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Makes the tenant of one department in the platform database, in one transaction, and nothing else.
   - "Login role C(dept_<name>): LOGIN, INHERIT, no SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS, no
-    expiry, no connection limit, member of exactly the group role C(federation_tenants) and of nothing else; nobody
+    expiry, the connection limit O(connection_limit), the timeouts O(timeouts) at login (C(ALTER ROLE ... SET), no
+    other setting, none for a single database), member of exactly the group role C(federation_tenants) and of nothing else; nobody
     is a member of it (except the platform admin when it is not a superuser and needs C(SET ROLE) to it). The
     password is compared with the stored SCRAM verifier, recomputed with its salt and iteration count, and set as a
     verifier computed on the controller, so the clear password never reaches the server."
@@ -20,15 +21,22 @@ description:
   - "Shared tables in schema C(federation) (C(call_log), C(conversations), C(messages), C(tool_invocations)) with
     a C(tenant) column that defaults to C(current_user), row-level security ENABLED and FORCED, and one generic
     policy per table, C(tenant = current_user) for the group C(federation_tenants). They are created once (platform
-    migration C(0001_shared_tables), under an advisory lock); on every call their isolation (the RLS flags, the only
-    policy, the grants) is checked and put back when it drifted."
-  - "The platform database: PUBLIC may not connect, create or use temporary tables; the group
-    C(federation_tenants) may connect. PUBLIC may not create in schema C(public)."
+    migrations C(0001_shared_tables) and C(0002_no_table_locks), under an advisory lock); on every call their
+    isolation (the RLS flags, the only policy, the grants) is checked and put back when it drifted."
+  - "The group holds column privileges only on the shared tables (SELECT, INSERT but C(id), UPDATE but C(id) and
+    C(tenant)): no table-level privilege, so no tenant can C(LOCK TABLE) a shared table in any mode. A tenant deletes
+    its own rows with C(federation.delete_<table>(ids bigint[])), SECURITY DEFINER functions that delete only the
+    rows of the session's login role and return how many they deleted."
+  - "The platform database: PUBLIC may not connect, create or use temporary tables, nor take advisory locks (the
+    platform's runs serialise on them); the group C(federation_tenants) may connect. PUBLIC may not create in schema
+    C(public). PUBLIC may not connect to the databases O(closed_databases) either (the server's default databases)."
+  - "The platform's own statements on the shared tables wait at most 3 seconds for a lock and then fail, so that a
+    tenant's open transaction never makes other departments queue behind them."
   - Versioned migrations (O(migrations)) applied in order, as the tenant role with the tenant schema as search path,
     and recorded with their SHA-256 checksums in C(federation.schema_migrations). An applied migration whose SQL
     changed is refused, never re-applied. A new migration older than the latest applied one is refused.
   - "With O(n8n_database=true): the department's n8n database C(n8n_<name>), owned by its own login role C(n8n_<name>)
-    (member of nothing), with no privilege for PUBLIC or anyone else. It is created empty, never copied
+    (member of nothing, connection limit O(n8n_connection_limit)), with no privilege for PUBLIC or anyone else. It is created empty, never copied
     from another instance's database. C(CREATE DATABASE) cannot run in a transaction: it runs after the commit."
   - "O(state=absent) disables the department's logins, ends their sessions, writes the backups into O(backup_dir)
     (C(pg_dump) of the schema followed by the tenant's rows in the shared tables and its migration records as a psql
@@ -102,6 +110,55 @@ options:
       - Password of the login role C(n8n_<name>) (the department's secret C(n8n_db_password)).
       - Required with O(state=present) and O(n8n_database=true). Never returned or logged.
     type: str
+  connection_limit:
+    description:
+      - How many sessions the login role C(dept_<name>) may have at once (the spec field C(database.connections)).
+      - A department that opens more gets C(too many connections for role) itself; the others are not affected.
+    type: int
+    default: 5
+  n8n_connection_limit:
+    description:
+      - How many sessions the login role C(n8n_<name>) may have at once (the spec field C(database.n8n_connections)).
+      - n8n keeps a pool of 4 (C(DB_POSTGRESDB_POOL_SIZE) of the AIO image); the rest is room for its boot and
+        migrations, and for the old process while a new one starts.
+    type: int
+    default: 8
+  timeouts:
+    description:
+      - What the login role C(dept_<name>) logs in with (C(ALTER ROLE ... SET)), in milliseconds; what is not given
+        takes the platform's default. V(0) (off) is not allowed.
+      - A session may still raise its own with C(SET); the next call puts the role's settings back. See the security
+        model for what that leaves.
+    type: dict
+    suboptions:
+      statement_timeout:
+        description: The longest a statement may run.
+        type: int
+        default: 30000
+      lock_timeout:
+        description: The longest a statement waits for a lock.
+        type: int
+        default: 5000
+      idle_in_transaction_session_timeout:
+        description: The longest a session may sit idle inside an open transaction before the server ends it.
+        type: int
+        default: 60000
+  closed_databases:
+    description:
+      - Databases of the server that PUBLIC may not connect to (nor create temporary tables in), so that a
+        department's logins reach the platform database and their own n8n database only. Missing ones are skipped.
+      - Roles of other applications that need one of them must be granted C(CONNECT) by name.
+      - A warning names any other database PUBLIC may still connect to.
+    type: list
+    elements: str
+    default: [postgres, template1]
+  reserved_connections:
+    description:
+      - Connections the platform keeps for itself (provisioning runs, the registry, backups) beside the server's
+        C(superuser_reserved_connections). A warning says when the departments' connection limits together with these
+        exceed C(max_connections), that is when departments together could keep each other out.
+    type: int
+    default: 10
   backup_dir:
     description:
       - With O(state=absent) or O(state=dump), the folder (on the host that runs the module) where the backups are
@@ -177,6 +234,12 @@ tenant:
   returned: always
   type: dict
   sample: {schema: dept_finance, role: dept_finance, n8n_database: n8n_finance, n8n_role: n8n_finance}
+connections:
+  description: With O(state=present), the departments' connection limits against the server's (after this call).
+  returned: when O(state=present)
+  type: dict
+  sample: {max_connections: 300, superuser_reserved_connections: 3, reserved_connections: 10, tenant_roles: 2,
+           n8n_roles: 2, limits_sum: 26, unlimited: 0}
 migrations_applied:
   description: The migrations this call applied (or would apply, in check mode), in order.
   returned: always
@@ -220,9 +283,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.federation.platform.plugins.module_utils._naming import department_name_error, NAME_RULE
 from ansible_collections.federation.platform.plugins.module_utils._postgres import DatabaseError, postgres_argument_spec
 from ansible_collections.federation.platform.plugins.module_utils._tenant import (
-    N8N_ATTRIBUTES, TENANT_ATTRIBUTES, TENANTS_GROUP, Tenant, TenantDatabase, TenantError, backup_folder,
-    backup_n8n_database, backup_tenant, check_backup_folder, find_pg_binary, server_major, validate_migrations,
-    validate_password)
+    N8N_ATTRIBUTES, TENANT_ATTRIBUTES, TENANT_TIMEOUTS, TENANTS_GROUP, Tenant, TenantDatabase, TenantError, backup_folder,
+    backup_n8n_database, backup_tenant, check_backup_folder, find_pg_binary, server_major, tenant_settings,
+    validate_limits, validate_migrations, validate_password)
 
 
 def present(module, db, tenant):
@@ -230,23 +293,53 @@ def present(module, db, tenant):
     n8n = p['n8n_database']
     before = tenant.state(p['password'], p['n8n_password'], n8n) if module._diff else None
     tenant.ensure_platform()
-    tenant.ensure_login_role(tenant.role, p['password'], TENANT_ATTRIBUTES, [TENANTS_GROUP], 'login role')
+    tenant.ensure_login_role(tenant.role, p['password'], TENANT_ATTRIBUTES, [TENANTS_GROUP], 'login role',
+                             connection_limit=p['connection_limit'], settings=tenant_settings(p['timeouts']))
     tenant.ensure_schema()
     applied = tenant.migrate(p['migrations'])
     if n8n:
-        tenant.ensure_login_role(tenant.n8n_role, p['n8n_password'], N8N_ATTRIBUTES, [], 'n8n login role')
+        tenant.ensure_login_role(tenant.n8n_role, p['n8n_password'], N8N_ATTRIBUTES, [], 'n8n login role',
+                                 connection_limit=p['n8n_connection_limit'])
         tenant.ensure_n8n_database()
     after = tenant.state(p['password'], p['n8n_password'], n8n) if module._diff else None
+    connections = connection_warnings(module, tenant)
     changed = bool(db.queries) or bool(tenant.pending_database)
     db.finish(changed)
     tenant.committed = changed and not module.check_mode
     if after is not None and tenant.pending_database:
         after['n8n_database'] = dict(owner=tenant.n8n_role, grants={})
     tenant.create_pending_database(module.check_mode)
-    result = dict(changed=changed, migrations_applied=applied, backups=[])
+    result = dict(changed=changed, migrations_applied=applied, backups=[], connections=connections)
     if module._diff:
         result['diff'] = dict(before=before, after=after)
     return result
+
+
+def connection_warnings(module, tenant):
+    """Warn when departments could keep each other out of the server, or reach databases not theirs (reads only)."""
+    budget = tenant.connection_budget()
+    budget['reserved_connections'] = module.params['reserved_connections']
+    available = budget['max_connections'] - budget['superuser_reserved_connections'] - budget['reserved_connections']
+    if budget['unlimited']:
+        module.warn('%d department login role(s) on %s have no connection limit: one of them can take every connection '
+                    'of the server. Provision those departments again to give them their limit.'
+                    % (budget['unlimited'], tenant.db.where))
+    elif budget['limits_sum'] > available:
+        module.warn('The connection limits of the departments on %s add up to %d, more than the %d the server leaves them '
+                    '(max_connections %d - superuser_reserved_connections %d - reserved_connections %d): together, '
+                    'departments could keep another out. Raise max_connections, or lower database.connections / '
+                    'database.n8n_connections in the departments\' specs.'
+                    % (tenant.db.where, budget['limits_sum'], available, budget['max_connections'],
+                       budget['superuser_reserved_connections'], budget['reserved_connections']))
+    if not tenant.admin_is_superuser:
+        module.warn('The platform admin on %s is not a superuser: PUBLIC keeps what it has on the databases %s and may '
+                    'take advisory locks in the platform database. Revoke those as a superuser (see the security model).'
+                    % (tenant.db.where, ', '.join(tenant.closed_databases)))
+    others = tenant.open_databases()
+    if others:
+        module.warn("Department logins on %s may connect to database(s) %s (PUBLIC has CONNECT). Add them to "
+                    'closed_databases, or revoke CONNECT from PUBLIC there.' % (tenant.db.where, ', '.join(others)))
+    return budget
 
 
 def absent(module, db, tenant):
@@ -341,6 +434,12 @@ def main():
         disable_logins=dict(type='bool', default=False),
         force=dict(type='bool', default=False),
         pg_bin_dir=dict(type='path'),
+        connection_limit=dict(type='int', default=5),
+        n8n_connection_limit=dict(type='int', default=8),
+        timeouts=dict(type='dict', options=dict(
+            (key, dict(type='int', default=value)) for key, value in sorted(TENANT_TIMEOUTS.items()))),
+        closed_databases=dict(type='list', elements='str', default=['postgres', 'template1']),
+        reserved_connections=dict(type='int', default=10),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'dump', ['backup_dir'])])
@@ -352,12 +451,18 @@ def main():
         module.fail_json(msg='Invalid department: %s. A department name has %s.' % (problem, NAME_RULE))
     db = TenantDatabase(module)
     tenant = Tenant(db, department, warn=module.warn)
+    tenant.closed_databases = tuple(p['closed_databases'])
     try:
         if p['state'] == 'present':
             validate_password(department, tenant.role, 'password', p['password'])
             if p['n8n_database']:
                 validate_password(department, tenant.n8n_role, 'n8n_password', p['n8n_password'])
             validate_migrations(department, p['migrations'])
+            validate_limits(department, p['connection_limit'], p['n8n_connection_limit'], p['timeouts'],
+                            p['closed_databases'])
+            if p['reserved_connections'] < 0:
+                raise TenantError("Invalid reserved_connections for department '%s': %d. Give a number of connections, "
+                                  '0 or more.' % (department, p['reserved_connections']))
         if p['backup_dir'] and not os.path.isabs(p['backup_dir']):
             raise TenantError("Invalid backup_dir for department '%s': %r is not an absolute path. Give an absolute folder."
                               % (department, p['backup_dir']))

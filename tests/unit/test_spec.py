@@ -9,14 +9,16 @@ def test_defaults_fill_a_missing_spec():
         'display_name': 'Field Ops', 'target': 'vps', 'tools': ['log_call'], 'callers': [],
         'rate_limit': {'requests': 60, 'per_seconds': 60}, 'resources': {'memory': '1g', 'cpus': 1.0},
         'oauth_clients': [],
-        'assistant': 'deterministic',
+        'assistant': 'deterministic', 'database': {'connections': 5, 'n8n_connections': 8},
     }
 
 
 def test_partial_nested_values_merge_with_defaults():
-    spec = normalize_spec('finance', {'rate_limit': {'requests': 5}, 'resources': {'cpus': 2}})
+    spec = normalize_spec('finance', {'rate_limit': {'requests': 5}, 'resources': {'cpus': 2},
+                                      'database': {'connections': 12}})
     assert spec['rate_limit'] == {'requests': 5, 'per_seconds': 60}
     assert spec['resources'] == {'memory': '1g', 'cpus': 2}
+    assert spec['database'] == {'connections': 12, 'n8n_connections': 8}
 
 
 @pytest.mark.parametrize('raw, fragment', [
@@ -35,6 +37,12 @@ def test_partial_nested_values_merge_with_defaults():
     ({'name': 'hr'}, "field 'name' is 'hr' but the department is 'finance'"),
     ({'display_name': 'x' * 65}, "'display_name' must be text"),
     ({'assistant': 'gpt'}, "field 'assistant' is 'gpt': use one of deterministic, llm"),
+    ({'database': {'connections': 0}}, "field 'database.connections' must be a whole number of connections from 1 to 1000"),
+    ({'database': {'n8n_connections': '8'}}, "field 'database.n8n_connections' must be a whole number"),
+    ({'database': {'connections': True}}, "field 'database.connections' must be a whole number"),
+    ({'database': {'connections': 1001}}, "field 'database.connections' must be a whole number"),
+    ({'database': {'max': 3}}, "field 'database' must be a mapping with 'connections' and 'n8n_connections'"),
+    ({'database': 5}, "field 'database' must be a mapping"),
     ({'assistant': ['llm']}, "field 'assistant' is ['llm']: use one of deterministic, llm"),
 ])
 def test_bad_fields_are_named_with_the_fix(raw, fragment):

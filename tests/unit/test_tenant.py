@@ -9,8 +9,9 @@ import pytest
 from ansible_collections.federation.platform.plugins.module_utils._scram import (
     parse_verifier, password_matches, scram_verifier)
 from ansible_collections.federation.platform.plugins.module_utils._tenant import (
-    TenantError, checksum, find_pg_binary, forbidden_statement, platform_statements, statement_heads,
-    validate_migrations, validate_password)
+    TENANT_TIMEOUTS, TenantError, checksum, find_pg_binary, forbidden_statement, platform_locks_statements,
+    platform_migrations, platform_statements, statement_heads, tenant_settings, validate_limits, validate_migrations,
+    validate_password)
 
 # Verifiers made by PostgreSQL 15 itself (CREATE ROLE ... PASSWORD '<clear>' with password_encryption scram-sha-256/md5).
 SERVER_VERIFIERS = [
@@ -103,6 +104,37 @@ def test_platform_statements_are_stable():
     # Changing the shared schema means a new platform migration, never an edit of 0001 (databases that applied
     # it would refuse the collection).
     assert checksum(';\n'.join(rendered)) == '2ff7f754757cc99f8a89cd5792e2cbc832d58d26eb05911a7cb9994e6f8ee11a'
+
+
+def test_platform_migration_0002_is_stable_and_leaves_no_table_privilege():
+    rendered = [s.as_string(None) for s in platform_locks_statements()]
+    assert [version for version, _statements in platform_migrations()] == ['0001_shared_tables', '0002_no_table_locks']
+    # Only column grants (LOCK TABLE needs a table-level privilege) and the delete functions keyed on the login role.
+    assert not [s for s in rendered if s.startswith('GRANT') and ' (' not in s.split(' ON ')[0] and 'FUNCTION' not in s]
+    assert sum(1 for s in rendered if 'SECURITY DEFINER' in s and 'tenant = session_user' in s) == 4
+    assert checksum(';\n'.join(rendered)) == '35c05c7bb948b02e1550e954cae4ccf7ef6d9997d26cd819120ede614ce9dcd0'
+
+
+@pytest.mark.parametrize('args, message', [
+    ((0, 8, None), "Invalid connection_limit for department 'finance': 0. Give a whole number of connections from 1 to 1000 "
+                   '(the spec field database.connections)'),
+    ((5, 1001, None), "Invalid n8n_connection_limit for department 'finance': 1001"),
+    ((True, 8, None), "Invalid connection_limit for department 'finance': True"),
+    ((5, 8, {'statement_timeout': 0}), "Invalid timeouts.statement_timeout for department 'finance': 0"),
+    ((5, 8, {'lock_timeout': '5s'}), "Invalid timeouts.lock_timeout for department 'finance': '5s'"),
+    ((5, 8, {'work_mem': 1}), "unknown setting 'work_mem'"),
+    ((5, 8, None, ['']), "Invalid closed_databases for department 'finance'"),
+])
+def test_limits_are_checked_before_connecting(args, message):
+    with pytest.raises(TenantError) as error:
+        validate_limits('finance', *args)
+    assert message in str(error.value)
+
+
+def test_timeouts_default_to_the_platforms():
+    validate_limits('finance', 1, 1000, {'statement_timeout': 86400000}, ['postgres'])
+    assert tenant_settings(None) == TENANT_TIMEOUTS
+    assert tenant_settings({'lock_timeout': 100}) == dict(TENANT_TIMEOUTS, lock_timeout=100)
 
 
 def _fake_pg_dump(folder, version):

@@ -144,6 +144,9 @@ def catalog(db):
         'databases': "SELECT datname, datdba::regrole::text, datacl::text FROM pg_database ORDER BY 1",
         'policies': "SELECT polrelid::regclass::text, polname, polcmd, polroles::text, pg_get_expr(polqual, polrelid), "
                     "pg_get_expr(polwithcheck, polrelid) FROM pg_policy ORDER BY 1, 2",
+        'role_settings': "SELECT setrole::regrole::text, setdatabase, setconfig::text FROM pg_db_role_setting ORDER BY 1, 2",
+        'functions': "SELECT oid::regprocedure::text, proowner::regrole::text, proacl::text, prosecdef, md5(prosrc) FROM pg_proc "
+                     "WHERE pronamespace = to_regnamespace('federation') OR proacl IS NOT NULL ORDER BY 1",
     }
     for key, query in queries.items():
         snapshot[key] = superuser_rows(db, query)

@@ -28,7 +28,7 @@ def test_create_then_converge_without_ddl(tenant, tenant_db, pg):
     assert first['tenant'] == dict(schema='dept_finance', role='dept_finance', n8n_database='n8n_finance', n8n_role='n8n_finance')
     creates = [q for q in first['queries'] if q.startswith('CREATE ROLE "dept_finance"')]
     assert creates == ['CREATE ROLE "dept_finance" WITH LOGIN NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB NOREPLICATION '
-                       'NOBYPASSRLS PASSWORD %(password)s']
+                       'NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD %(password)s']
     text = '\n'.join(first['queries'])
     assert 'pw-finance-1' not in text and 'n8n-finance-1' not in text and 'SCRAM-SHA-256' not in text
     assert first['diff']['after']['role']['password'] == 'as declared'
@@ -197,7 +197,14 @@ def test_drift_of_the_isolation_is_put_back(tenant, tenant_db):
             'ALTER ROLE dept_finance BYPASSRLS CREATEDB CONNECTION LIMIT 3',
             'GRANT dept_hr TO dept_finance',
             'GRANT USAGE ON SCHEMA dept_hr TO dept_finance',
-            'ALTER ROLE federation_tenants LOGIN'):
+            'ALTER ROLE federation_tenants LOGIN',
+            'GRANT SELECT, UPDATE, DELETE ON federation.messages TO federation_tenants',
+            'GRANT EXECUTE ON FUNCTION federation.delete_call_log(bigint[]) TO PUBLIC',
+            'GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint) TO PUBLIC',
+            'GRANT CONNECT ON DATABASE postgres TO PUBLIC',
+            'ALTER ROLE dept_finance IN DATABASE "%s" SET lock_timeout = 0' % tenant_db['dbname'],
+            'ALTER ROLE dept_finance SET statement_timeout = 0',
+            'ALTER ROLE dept_finance SET work_mem = \'1GB\''):
         superuser_rows(tenant_db, statement)
     repaired = tenant('finance')
     assert repaired['changed'] is True, repaired
@@ -211,7 +218,14 @@ def test_drift_of_the_isolation_is_put_back(tenant, tenant_db):
                      'REVOKE INSERT ("id") ON "federation"."call_log" FROM "federation_tenants"',
                      'REVOKE CREATE ON SCHEMA "federation" FROM PUBLIC',
                      'ALTER ROLE "dept_finance" WITH NOCREATEDB NOBYPASSRLS',
-                     'ALTER ROLE "dept_finance" CONNECTION LIMIT -1',
+                     'ALTER ROLE "dept_finance" CONNECTION LIMIT 5',
+                     'REVOKE DELETE, SELECT, UPDATE ON TABLE "federation"."messages" FROM "federation_tenants"',
+                     'REVOKE EXECUTE ON FUNCTION "federation"."delete_call_log"(bigint[]) FROM PUBLIC',
+                     'REVOKE EXECUTE ON FUNCTION pg_catalog."pg_advisory_lock"(bigint) FROM PUBLIC',
+                     'REVOKE ALL ON DATABASE "postgres" FROM PUBLIC',
+                     'ALTER ROLE "dept_finance" IN DATABASE "%s" RESET ALL' % tenant_db['dbname'],
+                     'ALTER ROLE "dept_finance" RESET ALL',
+                     'ALTER ROLE "dept_finance" SET "statement_timeout" = 30000',
                      'REVOKE "dept_hr" FROM "dept_finance"',
                      'ALTER ROLE "federation_tenants" WITH NOLOGIN'):
         assert expected in queries, expected
