@@ -27,14 +27,15 @@ if str(PACKAGE_DIR) not in sys.path:
 from voice_bridge import audio, g711  # noqa: E402
 
 SECRET_HEADER = 'X-Federation-Voice-Secret'
-DIGIT_WORDS = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
+MENU = {'1': 'opening hours', '2': 'invoices', '4': 'payroll'}
+GREETING = 'Welcome to finance. Ask about opening hours or payroll.'
 
 
 def answer_for(text: str) -> str:
     """The deterministic assistant's answer."""
     t = text.lower()
     if t.isdigit():
-        return 'You pressed %s.' % ' '.join(DIGIT_WORDS[int(d)] for d in t)
+        return 'You chose the %s menu.' % MENU.get(t, 'main')
     if 'hours' in t:
         return 'The office is open from nine to five. Monday to Friday.'
     if 'transfer' in t or 'connect' in t:
@@ -42,13 +43,15 @@ def answer_for(text: str) -> str:
         return 'Transferring you to %s now.' % dept
     if 'invoice' in t:
         return 'Invoices are paid within thirty days.'
+    if 'payroll' in t:
+        return 'Salaries are paid on the last day of the month.'
     return 'Sorry, I know nothing about that.'
 
 
 # What the bot may say: every answer of the fake assistant and the bridge's own sentences.
 BOT_SENTENCES = sorted({sentence for text in [
-    answer_for('7'), answer_for('42'), answer_for('hours'), answer_for('transfer me to finance'),
-    answer_for('transfer me to sales'), answer_for('invoice'), answer_for('x'),
+    answer_for('1'), answer_for('2'), answer_for('4'), answer_for('7'), answer_for('hours'), GREETING, answer_for('transfer me to finance'),
+    answer_for('transfer me to sales'), answer_for('invoice'), answer_for('payroll'), answer_for('x'),
     'Hello, this is the finance assistant. How can I help?', 'Sorry, I did not catch that. Could you say it again?',
     'Sorry, I cannot answer that right now. Please try again later.']
     for sentence in re.split(r'(?<=[.?!])\s+', text)})
@@ -113,6 +116,7 @@ class BridgeProcess:
                         VOICE_ASSISTANT_SECRET=assistant.secret, VOICE_MODE=mode,
                         VOICE_LISTEN='127.0.0.1:%d' % self.port, VOICE_MAX_CALLS=str(max_calls),
                         VOICE_TOPICS='opening hours, invoices, payroll', VOICE_TRANSFER_TO='human_resources, sales',
+                        VOICE_GREETING=GREETING,
                         **extra)
         self.log = workdir / ('bridge-%s-%d.log' % (mode, self.port))
         self.base = 'http://127.0.0.1:%d' % self.port
@@ -149,19 +153,11 @@ class Listener:
     transcript of free speech)."""
 
     def __init__(self, sentences=BOT_SENTENCES):
-        import io
-        import tempfile
         from pocketsphinx import Decoder
-        from pocketsphinx.lm import ArpaBoLM
-        text = '\n'.join(' '.join(re.findall(r"[a-z']+", s.lower())) for s in sentences) + '\n'
-        model = ArpaBoLM(text=text, add_start=True)
-        model.compute()
-        out = io.StringIO()
-        model.write(out)
-        with tempfile.NamedTemporaryFile('w', suffix='.lm') as arpa:
-            arpa.write(out.getvalue())
-            arpa.flush()
-            self.decoder = Decoder(loglevel='FATAL', lm=arpa.name)
+        self.decoder = Decoder(loglevel='FATAL', lm=None, bestpath=False)
+        options = sorted({' '.join(re.findall(r"[a-z']+", s.lower())) for s in sentences})
+        self.decoder.add_jsgf_string('bot', '#JSGF V1.0;\ngrammar bot;\npublic <s> = (%s)+;\n' % ' | '.join(options))
+        self.decoder.activate_search('bot')
 
     def words(self, mulaw: bytes) -> set:
         pcm = audio.resample(g711.decode(b'\xff' * 4000 + mulaw + b'\xff' * 4000), 8000, 16000)

@@ -39,19 +39,13 @@ def grammar(department: str, topics, transfer_to, known=None) -> str:
         return sorted(set(out))
     topics = keep(list(topics) + [department]) or ['help']
     depts = keep(transfer_to)
-    rules = ['#JSGF V1.0;', 'grammar department;',
-             'public <utterance> = <request> | <transfer> | <answer> | <digits>;',
-             '<request> = [<lead>] <topic> [please];',
-             '<lead> = %s;' % ' | '.join(keep(LEADS)),
-             '<topic> = %s;' % ' | '.join(topics),
-             '<answer> = %s;' % ' | '.join(keep(YES_NO)),
-             '<digits> = (%s)+;' % ' | '.join(DIGITS)]
+    # One flat rule: pocketsphinx's grammar search found nested optional rules harder to follow.
+    choices = ['[%s] (%s) [please]' % (' | '.join(keep(LEADS)), ' | '.join(topics))]
     if depts:
-        rules.append('<transfer> = [please] (transfer | connect | put) me (to | through to) <department> [please];')
-        rules.append('<department> = %s;' % ' | '.join(depts))
-    else:
-        rules[2] = 'public <utterance> = <request> | <answer> | <digits>;'
-    return '\n'.join(rules) + '\n'
+        choices.append('[please] (transfer | connect | put) me (to | through to) (%s) [please]' % ' | '.join(depts))
+    choices += ['(%s)' % ' | '.join(keep(YES_NO)), '<digit> [<digit>] [<digit>] [<digit>]']
+    return '\n'.join(['#JSGF V1.0;', 'grammar department;', 'public <utterance> = %s;' % ' | '.join(choices),
+                      '<digit> = %s;' % ' | '.join(DIGITS)]) + '\n'
 
 
 # --- in the worker processes -----------------------------------------------------------------------------
@@ -62,7 +56,8 @@ _DECODER = None
 def _worker_init(topics, transfer_to, department):
     global _DECODER
     from pocketsphinx import Decoder
-    decoder = Decoder(loglevel='FATAL', lm=None)
+    # The grammar's own best path: the lattice rescoring (bestpath) cut phrases short.
+    decoder = Decoder(loglevel='FATAL', lm=None, bestpath=False)
     decoder.add_jsgf_string('department', grammar(department, topics, transfer_to,
                                                   known=lambda w: decoder.lookup_word(w) is not None))
     decoder.activate_search('department')
