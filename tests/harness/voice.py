@@ -142,6 +142,14 @@ class BridgeProcess:
             self.proc.wait()
 
 
+async def connect(session, base: str, public_url: str, auth_token: str, path: str, sign: bool = True):
+    """A WebSocket to the bridge at ``base``, its handshake signed over the public wss:// URL."""
+    from twilio.request_validator import RequestValidator
+    url = public_url.replace('https://', 'wss://', 1) + path
+    headers = {'X-Twilio-Signature': RequestValidator(auth_token).compute_signature(url, {})} if sign else {}
+    return await session.ws_connect(base + path, headers=headers)
+
+
 def speech_mulaw(text: str) -> bytes:
     wav = subprocess.run(['espeak-ng', '-v', 'en-us', '-s', '160', '--stdout', text], capture_output=True,
                          check=True).stdout

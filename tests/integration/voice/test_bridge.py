@@ -14,7 +14,7 @@ import requests
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
-from tests.harness.voice import GREETING, Listener, Phone, answer_for
+from tests.harness.voice import GREETING, Listener, Phone, answer_for, connect
 
 FORM = {'CallSid': 'CA0123456789abcdef', 'From': '+15550100', 'To': '+15550199', 'CallStatus': 'ringing',
         'AccountSid': 'AC0123'}
@@ -109,10 +109,8 @@ def test_bad_signature_refused_before_any_work(bridges, assistant):
     assert len(assistant.calls) == before
 
 
-async def _ws(bridge, path, session, sign=True):
-    url = bridge.public_url.replace('https://', 'wss://') + path
-    headers = {'X-Twilio-Signature': RequestValidator(bridge.auth_token).compute_signature(url, {})} if sign else {}
-    return await session.ws_connect(bridge.base + path, headers=headers)
+def _ws(bridge, path, session, sign=True):
+    return connect(session, bridge.base, bridge.public_url, bridge.auth_token, path, sign)
 
 
 def test_websocket_handshake_needs_the_signature(bridges):
