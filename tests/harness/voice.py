@@ -150,6 +150,15 @@ async def connect(session, base: str, public_url: str, auth_token: str, path: st
     return await session.ws_connect(base + path, headers=headers)
 
 
+def last_voiced_frame(mulaw: bytes, level: float = 300.0) -> int:
+    """The index of the last 20 ms frame louder than ``level`` (RMS of the 16-bit samples)."""
+    pcm = g711.decode(mulaw).astype(float)
+    count = len(pcm) // audio.FRAME_BYTES
+    rms = (pcm[:count * audio.FRAME_BYTES].reshape(count, -1) ** 2).mean(axis=1) ** 0.5
+    loud = [i for i, value in enumerate(rms) if value > level]
+    return loud[-1] if loud else count - 1
+
+
 def speech_mulaw(text: str) -> bytes:
     wav = subprocess.run(['espeak-ng', '-v', 'en-us', '-s', '160', '--stdout', text], capture_output=True,
                          check=True).stdout
@@ -236,13 +245,16 @@ class Phone:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def say(self, text: str, silence: float = 1.0, speed: float = 1.0) -> float:
-        """Speak ``text`` then keep the line open with silence; returns when the speech stopped."""
+    async def say(self, text: str, silence: float = 1.0, speed: float = 1.0, mulaw: bytes | None = None) -> float:
+        """Speak ``text`` (or ``mulaw``) then keep the line open with silence; returns the time the last voiced
+        frame was sent: when the caller stopped speaking."""
+        speech = mulaw if mulaw is not None else speech_mulaw(text)
+        voiced = last_voiced_frame(speech)
         self.first_frame_at = None
-        await self.frames(b'\xff' * 1600 + speech_mulaw(text), speed)
+        await self.frames(b'\xff' * 1600 + speech[:(voiced + 1) * audio.FRAME_BYTES], speed)
         stopped = time.monotonic()
         self.first_frame_at = None
-        await self.frames(b'\xff' * int(8000 * silence), speed)
+        await self.frames(speech[(voiced + 1) * audio.FRAME_BYTES:] + b'\xff' * int(8000 * silence), speed)
         return stopped
 
     async def dtmf(self, digit: str):
