@@ -59,7 +59,7 @@ BOT_SENTENCES = sorted({sentence for text in [
 
 class FakeAssistant:
     """POST / with the bridge's turn JSON; answers {"text": ...}. Refuses a missing or wrong secret with 401.
-    A text containing 'slowly' is answered after ``slow`` seconds."""
+    A text containing 'slowly' is answered after ``slow`` seconds, one containing 'garbage' with HTML."""
 
     def __init__(self, secret: str, slow: float = 2.0):
         self.secret = secret
@@ -83,12 +83,16 @@ class FakeAssistant:
                 fake.calls.append(turn)
                 if 'slowly' in turn['text']:
                     time.sleep(fake.slow)
-                data = json.dumps({'text': answer_for(turn['text'])}).encode()
-                self.send_response(200)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                # 'garbage' in the text: an answer that is not the assistant's JSON.
+                data = b'<html>oops' if 'garbage' in turn['text'] else json.dumps({'text': answer_for(turn['text'])}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header('Content-Type', 'application/json')
+                    self.send_header('Content-Length', str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass    # the bridge gave up waiting (a timeout test)
 
         self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.server.daemon_threads = True
@@ -271,7 +275,4 @@ class Phone:
         self._reader.cancel()
 
     def received(self, event: str) -> list:
-        return [data for _, data in self.events if data.get('event') == event]
-
-
-
+        return [data for when, data in self.events if data.get('event') == event]

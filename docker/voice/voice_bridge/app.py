@@ -354,7 +354,12 @@ class MediaCall:
             await self.ws.send_str(json.dumps(message))
 
     async def _utterance(self, pcm16k: bytes):
-        text = await self.bridge.recogniser.recognise(pcm16k)
+        try:
+            text = await self.bridge.recogniser.recognise(pcm16k)
+        except Exception as exc:  # a worker that died (BrokenProcessPool) must not end the call silently
+            log.error('call %s: the speech recogniser failed: %s', self.call_id, exc)
+            await self._say(SORRY)
+            return
         log.info('call %s: heard %r', self.call_id, text)
         if not text:
             await self._say(NOT_HEARD)

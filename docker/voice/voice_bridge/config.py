@@ -88,7 +88,7 @@ def from_env(env=None) -> Config:
         _fail(dept, 'VOICE_LANGUAGE', "'%s' is not supported in mode %s" % (language, mode),
               'Use one of %s.' % ', '.join(supported))
     listen = env.get('VOICE_LISTEN', '0.0.0.0:8080')
-    host, _, port = listen.rpartition(':')
+    host, port = listen.rpartition(':')[::2]
     numbers = {}
     for name, default, low, high in (('VOICE_ASSISTANT_TIMEOUT', '5', 0.1, 120), ('VOICE_MAX_CALLS', '2', 1, 64)):
         try:

@@ -56,5 +56,3 @@ def valid(token: str, url: str, params, signature: str | None, body: bytes | Non
 def public_url(base: str, path_qs: str) -> str:
     """The URL the platform called: the configured public base followed by the path the bridge saw."""
     return base.rstrip('/') + path_qs
-
-

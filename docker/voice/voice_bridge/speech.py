@@ -90,7 +90,7 @@ class Recogniser:
     async def start(self):
         """Start every worker now (loading the model takes a moment) rather than on the first call."""
         loop = asyncio.get_running_loop()
-        ready = await asyncio.gather(*[loop.run_in_executor(self._pool, _warm, 0.3) for _ in range(self.workers)])
+        ready = await asyncio.gather(*[loop.run_in_executor(self._pool, _warm, 0.3) for worker in range(self.workers)])
         if not all(ready):
             raise RuntimeError('a speech recogniser did not start')
 
