@@ -113,14 +113,25 @@ def _ws(bridge, path, session, sign=True):
     return connect(session, bridge.base, bridge.public_url, bridge.auth_token, path, sign)
 
 
-def test_websocket_handshake_needs_the_signature(bridges):
+def test_websocket_needs_the_signature_and_its_department(bridges, assistant):
+    before = len(assistant.calls)
     async def main():
         async with aiohttp.ClientSession() as session:
             for mode, path in (('relay', '/twilio/relay'), ('stream', '/twilio/stream')):
                 with pytest.raises(aiohttp.WSServerHandshakeError) as err:
                     await _ws(bridges(mode), path, session, sign=False)
                 assert err.value.status == 403
+            # Signed, but for another department: closed without a turn.
+            ws = await _ws(bridges('relay'), '/twilio/relay', session)
+            await ws.send_json({'type': 'setup', 'callSid': 'CAother', 'customParameters': {'department': 'hr'}})
+            await ws.send_json({'type': 'prompt', 'voicePrompt': 'opening hours', 'last': True})
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1008
+            phone = Phone(await _ws(bridges('stream'), '/twilio/stream', session), 'hr')
+            await phone.start()
+            await asyncio.wait_for(phone._reader, 5)
+            assert phone.ws.close_code == 1008 and not phone.received('media')
     asyncio.run(main())
+    assert len(assistant.calls) == before
 
 
 def test_media_streams_call(bridges, assistant, listener):
