@@ -64,6 +64,7 @@ def test_image_runs_the_bridge(container, assistant):
 
 
 def test_image_refuses_a_bad_configuration(container):
-    proc = docker('run', '--rm', '-e', 'VOICE_DEPARTMENT=finance', '-e', 'VOICE_PUBLIC_URL=https://x.test',
-                  container['image'], check=False)
+    # The image's entry point in the running container, with an environment of its own (cheaper than a container).
+    proc = docker('exec', container['name'], 'env', '-i', 'PYTHONPATH=/opt/voice', 'VOICE_DEPARTMENT=finance',
+                  'VOICE_PUBLIC_URL=https://x.test', 'python3', '-m', 'voice_bridge', check=False)
     assert proc.returncode == 2 and 'VOICE_TWILIO_AUTH_TOKEN is missing' in proc.stderr
