@@ -115,6 +115,7 @@ def _ws(bridge, path, session, sign=True):
 
 def test_websocket_needs_the_signature_and_its_department(bridges, assistant):
     before = len(assistant.calls)
+
     async def main():
         async with aiohttp.ClientSession() as session:
             for mode, path in (('relay', '/twilio/relay'), ('stream', '/twilio/stream')):
