@@ -5,6 +5,7 @@ while the playbook waits for it fails the run at once with its exit code and log
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -49,6 +50,16 @@ def settings(port, host=None):
         return resp.status, json.loads(resp.read())
 
 
+def post_via_proxy(port, path, host):
+    request = urllib.request.Request('http://127.0.0.1:%d%s' % (port, path), data=b'{"question": "hello", "forward_to": "hr"}',
+                                     headers={'Host': host, 'Content-Type': 'application/json'}, method='POST')
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def test_provision_brings_up_finance_on_the_local_default_and_converges_after_a_crash(fed_home, local_default):
     prefix, env = local_default
     first = ansible_run(fed_home, env, '-e', 'dept=finance')
@@ -64,6 +75,9 @@ def test_provision_brings_up_finance_on_the_local_default_and_converges_after_a_
     port = int(container['HostConfig']['PortBindings']['5678/tcp'][0]['HostPort'])
     assert settings(port)[0] == 200
     assert settings(int(env['FEDERATION_PROXY_PORT']), host='finance.federation.local')[0] == 200
+    # The assistant's webhook answers the gateway on loopback, never a request through the host's proxy.
+    for path in ('/webhook/finance/voice', '//WEBHOOK/finance/voice', '/webhook-test/finance/voice'):
+        assert post_via_proxy(int(env['FEDERATION_PROXY_PORT']), path, 'finance.federation.local') == 403, path
     # n8n's tables are in the tenant database n8n_finance of the platform database's container.
     tables = query(dict(db, dbname='n8n_finance'), "SELECT count(*) FROM pg_tables WHERE tablename = 'workflow_entity'")
     assert tables == [(1,)]
