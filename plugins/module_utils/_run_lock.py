@@ -171,6 +171,8 @@ def acquire(path, purpose, wait=0, max_seconds=0, owner=None):
         os.waitpid(child, 0)
         holder_pid = int(os.read(read_end, 32) or 0)
         os.close(read_end)
+        if not holder_pid:
+            raise OSError(errno.ECHILD, 'the process that keeps the lock did not start')
         holder = dict(pid=owner or os.getpid(), ticks=ticks, holder_pid=holder_pid, host=socket.gethostname(),
                       started=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), purpose=purpose)
         os.ftruncate(fd, 0)
