@@ -155,8 +155,10 @@ def acquire(path, purpose, wait=0, max_seconds=0, owner=None):
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             holder = read_holder(path)
-            ended = holder.get('pid') and not alive(holder['pid'], holder.get('ticks'))
-            if time.monotonic() >= deadline and not (ended and time.monotonic() < deadline + 5):
+            # A holder that has not written its name yet (it is about to), or whose run has ended (it lets go
+            # within POLL seconds): worth a few more seconds, so the message names the right run.
+            passing = not holder.get('pid') or not alive(holder['pid'], holder.get('ticks'))
+            if time.monotonic() >= deadline and not (passing and time.monotonic() < deadline + 5):
                 raise LockBusy(holder)
             time.sleep(POLL)
             continue
