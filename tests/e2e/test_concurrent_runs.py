@@ -64,7 +64,7 @@ def start(site, dept, log):
     # Ten n8n boot at once on two cores: each may need several minutes to answer, more than the default wait
     # (180 s, right for one run at a time), and the retries' own cost stretches under that load.
     return subprocess.Popen([str(VENV_BIN / 'ansible-playbook'), 'provision.yml', '-e', 'dept=%s' % dept,
-                             '-e', 'aio_instance_health_timeout=600'], cwd=str(REPO),
+                             '-e', 'aio_instance_health_timeout=900'], cwd=str(REPO),
                             env=site.runner.env(site.env), stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
