@@ -260,8 +260,8 @@ def write_atomic(path, text, mode=0o644):
 class FolderLock(object):
     """An exclusive lock on the gateway folder, so concurrent runs update the department set one at a time."""
 
-    def __init__(self, folder):
-        self.path = os.path.join(folder, '.lock')
+    def __init__(self, folder, name='.lock'):
+        self.path = os.path.join(folder, name)
         self.fd = None
 
     def __enter__(self):
@@ -273,6 +273,12 @@ class FolderLock(object):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
+
+
+def process_lock(master_socket):
+    """The lock that lets one run at a time start, reload or edit the running gateway (through its master socket):
+    a run that found the gateway starting would otherwise reach a master socket that does not answer yet."""
+    return FolderLock(os.path.dirname(master_socket) or '.', os.path.basename(master_socket) + '.lock')
 
 
 def load_state(folder):
@@ -565,11 +571,12 @@ class Process(object):
         return self._wait(lambda info: info['workers'], 'start')
 
     def reload(self):
-        before = self.runtime.processes()
+        # A master started a moment ago (by systemd, say) may not answer on its socket yet.
+        before = self._wait(lambda info: info['master'] is not None, 'start (master CLI)')
         if before['worker_age'] is not None and before['worker_age'] < MIN_WORKER_AGE:
             # Let the running worker finish its peer resync period, or the rate counters are lost.
             time.sleep(MIN_WORKER_AGE - before['worker_age'])
-            before = self.runtime.processes()
+            before = self._wait(lambda info: info['master'] is not None, 'start (master CLI)')
         try:
             self.runtime.master('reload')
         except (OSError, socket.error):

@@ -137,7 +137,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.federation.platform.plugins.module_utils._gateway import (
     FRAGMENT_FILE, MAP_FILES, PUBLIC_KEY_FILE, STATE_FILE, FolderLock, GatewayError, Runtime, dump_state, load_state,
-    merge_departments, normalize_department, parse_map, read_text, render_fragment, render_maps, write_atomic)
+    merge_departments, normalize_department, parse_map, process_lock, read_text, render_fragment, render_maps, write_atomic)
 from ansible_collections.federation.platform.plugins.module_utils._naming import department_name_error
 
 
@@ -159,6 +159,21 @@ def wanted_input(module):
             raise GatewayError('Invalid department for the gateway: %s' % problem)
         names.append(name)
     return names
+
+
+def apply_runtime(runtime, folder, files, check):
+    """The runtime commands that bring the running worker's maps to ``files`` (run unless ``check``)."""
+    commands = []
+    for name in MAP_FILES:
+        path = os.path.join(folder, name)
+        loaded = runtime.show_map(path)
+        if loaded is None:
+            continue  # the running configuration does not use this map yet: the reload will load it
+        for command in runtime.map_commands(path, loaded, parse_map(files[name])):
+            commands.append(command)
+            if not check:
+                runtime.run_worker(command)
+    return commands
 
 
 def run(module):
@@ -198,17 +213,12 @@ def run(module):
 
         runtime_state, commands = 'not running', []
         runtime = Runtime(module.params['master_socket']) if module.params['master_socket'] else None
-        if runtime and runtime.available():
-            runtime_state = 'applied'
-            for name in MAP_FILES:
-                path = os.path.join(folder, name)
-                loaded = runtime.show_map(path)
-                if loaded is None:
-                    continue  # the running configuration does not use this map yet: the reload will load it
-                for command in runtime.map_commands(path, loaded, parse_map(files[name])):
-                    commands.append(command)
-                    if not check:
-                        runtime.run_worker(command)
+        if runtime and os.path.isdir(os.path.dirname(module.params['master_socket']) or '.'):
+            # While another run starts or reloads the gateway its socket may not answer yet: wait for that run.
+            with process_lock(module.params['master_socket']):
+                if runtime.available():
+                    runtime_state = 'applied'
+                    commands = apply_runtime(runtime, folder, files, check)
     finally:
         if lock:
             lock.__exit__(None, None, None)

@@ -150,10 +150,22 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.federation.platform.plugins.module_utils._gateway import (
-    GatewayError, Process, bind_addresses, checksum, read_text, taken, write_atomic)
+    GatewayError, Process, bind_addresses, checksum, process_lock, read_text, taken, write_atomic)
 
 
 def run(module):
+    """Start, reload or stop the gateway, one run at a time: concurrent runs that each start or reload it
+    wait for one another (a run that found the gateway half started would reach a socket that does not answer)."""
+    folder = os.path.dirname(module.params['master_socket'])
+    if folder and not os.path.isdir(folder):
+        if module.check_mode:
+            return run_unlocked(module)
+        os.makedirs(folder, 0o700)  # the master socket's folder: the socket's mode is not enough on every system
+    with process_lock(module.params['master_socket']):
+        return run_unlocked(module)
+
+
+def run_unlocked(module):
     params = module.params
     binary = params['binary'] if os.path.isabs(params['binary']) else module.get_bin_path(params['binary'], required=True)
     unit = params['systemd_unit']

@@ -11,6 +11,8 @@ import os
 import pwd
 import time
 
+import jwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -68,6 +70,55 @@ def test_expired_token_is_refused(gateway):
 def test_token_without_expiry_is_refused(gateway):
     token = gateway.mint(sub='hr', exp=None)
     refused(gateway, gateway.call('/dept/finance/x', token), 401, 'token has no expiry')
+
+
+# Registered claims with another type than RFC 7519 gives them (4.1): signed by the platform key, refused all the same.
+NOW = int(time.time())
+MALFORMED_CLAIMS = {
+    'exp as a string': (dict(exp=str(NOW + 600)), 'claim exp is not a NumericDate'),
+    'exp as a float in a string': (dict(exp='%d.5' % (NOW + 600)), 'claim exp is not a NumericDate'),
+    'exp as an array': (dict(exp=[NOW + 600]), 'claim exp is not a NumericDate'),
+    'exp as a boolean': (dict(exp=True), 'claim exp is not a NumericDate'),
+    'nbf as a string': (dict(nbf=str(NOW - 60)), 'claim nbf is not a NumericDate'),
+    'nbf in the future': (dict(nbf=NOW + 300), 'token not valid yet (nbf)'),
+    'iat as a string': (dict(iat=str(NOW)), 'claim iat is not a NumericDate'),
+    'iat as null': (dict(iat='null'), 'claim iat is not a NumericDate'),
+    'iss not a string': (dict(iss=['federation-gateway']), 'claim iss is not a string'),
+    'sub not a string': (dict(sub=['hr']), 'claim sub is not a string'),
+    'sub a number': (dict(sub=7), 'claim sub is not a string'),
+    'jti not a string': (dict(jti={'id': 1}), 'claim jti is not a string'),
+    'aud a number': (dict(aud=5), 'claim aud is not a string or an array of strings'),
+    'aud an array with a number': (dict(aud=['federation', 5]), 'claim aud is not a string or an array of strings'),
+    'aud when the gateway asks for none': (dict(aud='federation'), 'audience not accepted: this gateway asks for none'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(MALFORMED_CLAIMS))
+def test_token_whose_registered_claims_have_the_wrong_type_is_refused(gateway, case):
+    claims, error = MALFORMED_CLAIMS[case]
+    claims = {k: (None if v == 'null' else v) for k, v in dict({'sub': 'hr'}, **claims).items()}
+    body = dict({'iss': 'federation-gateway', 'exp': NOW + 600}, **claims)
+    # PyJWT would refuse to encode some of these: sign the JSON text directly.
+    token = jwt.api_jws.encode(json.dumps(body).encode(), gateway.signing_key(), algorithm='ES256')
+    before = len(gateway.backends['finance'].requests)
+    answer = gateway.call('/dept/finance/x', token)
+    refused(gateway, answer, 401, error, before=before)
+    assert 'invalid_token' in answer.headers['WWW-Authenticate']
+
+
+def test_token_with_a_claim_twice_is_refused(gateway):
+    # HAProxy's own JSON query reads the first sub, another reader the last one: neither may decide.
+    payload = '{"iss":"federation-gateway","exp":%d,"sub":"audit","sub":"hr"}' % (NOW + 600)
+    token = jwt.api_jws.encode(payload.encode(), gateway.signing_key(), algorithm='ES256')
+    refused(gateway, gateway.call('/dept/finance/x', token), 401, 'a claim appears twice')
+
+
+def test_well_typed_optional_claims_and_a_past_nbf_are_accepted(gateway):
+    # A NumericDate may carry a fraction; nbf in the past, iat and jti of the right types pass.
+    token = gateway.mint(sub='hr', exp=NOW + 600.5, nbf=int(time.time()) - 1, iat=NOW, jti='a1b2')
+    answer = gateway.call('/dept/finance/x', token)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()['caller'] == 'hr'
 
 
 def test_wrong_issuer_is_refused(gateway):

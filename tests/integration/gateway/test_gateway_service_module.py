@@ -3,6 +3,7 @@ configuration while the running gateway keeps serving, stop."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
 
 import pytest
@@ -139,3 +140,18 @@ def test_a_port_another_process_listens_on_is_refused_before_starting(service):
     finally:
         other.close()
     assert run.module(MODULE, args)['operation'] == 'started'
+
+
+def test_five_runs_starting_the_gateway_at_once_share_one_master(service):
+    # Runs provisioning five departments at once each start the gateway: one starts it, the others wait for
+    # it (one lock beside the master socket) and find it running its configuration, instead of reaching a
+    # master socket that does not answer yet ("Connection refused").
+    run, args, config, port, folder = service
+    config.write_text(CONFIG.format(port=port, text='shared'))
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda dummy: run.module(MODULE, args), range(5)))
+    assert [r.get('failed', False) for r in results] == [False] * 5, [r.get('msg') for r in results]
+    assert sorted(r['operation'] for r in results) == ['none'] * 4 + ['started']
+    assert len(set(r['pid'] for r in results)) == 1
+    assert show_proc(folder / 'run' / 'master.sock')['master'] == results[0]['pid']
+    assert requests.get('http://127.0.0.1:%d/' % port, timeout=5).text == 'shared'

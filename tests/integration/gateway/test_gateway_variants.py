@@ -31,6 +31,12 @@ def test_audience_is_minted_and_required(tmp_path_factory):
         assert gateway.call('/dept/finance/x', other).status_code == 401
         complete = gateway.mint(key=key, algorithm='RS256', sub='hr', aud='assistants')
         assert gateway.call('/dept/finance/x', complete).status_code == 200
+        # aud may also be an array of strings (RFC 7519, 4.1.3): one of them must be the gateway's audience.
+        among = gateway.mint(key=key, algorithm='RS256', sub='hr', aud=['reports', 'assistants'])
+        assert gateway.call('/dept/finance/x', among).status_code == 200
+        elsewhere = gateway.mint(key=key, algorithm='RS256', sub='hr', aud=['reports', 'billing'])
+        refused = gateway.call('/dept/finance/x', elsewhere)
+        assert refused.status_code == 401 and refused.json()['error'] == 'token audience not accepted'
     finally:
         stop_pidfile(gateway.pidfile)
         for server in gateway.backends.values():
