@@ -184,6 +184,41 @@ def acquire(path, purpose, wait=0, max_seconds=0, owner=None):
     return True, holder
 
 
+def probe(path, wait=0, owner=None):
+    """What check mode does instead of ``acquire``: make sure no other run holds the lock, writing nothing.
+
+    A lock file that does not exist is held by nobody. An existing one is tested with a lock taken and dropped
+    at once on a read-only descriptor (its contents and times stay as they are). Returns the holder when this
+    run holds it, else {}; raises LockBusy like ``acquire`` when another run holds it after ``wait`` seconds.
+    """
+    owner = run_pid() if owner is None else owner
+    ticks = start_ticks(owner) if owner else None
+    deadline = time.monotonic() + wait
+    while True:
+        holder = read_holder(path)
+        if owner and holder.get('pid') == owner and holder.get('ticks') == ticks and alive(holder.get('holder_pid'), None):
+            return holder
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except (IOError, OSError) as exc:
+            if exc.errno == errno.ENOENT:
+                return {}
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return {}
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        finally:
+            os.close(fd)   # closing drops the shared lock, if it was taken
+        holder = read_holder(path)
+        passing = not holder.get('pid') or not alive(holder['pid'], holder.get('ticks'))
+        if time.monotonic() >= deadline and not (passing and time.monotonic() < deadline + 5):
+            raise LockBusy(holder)
+        time.sleep(POLL)
+
+
 def release(path, owner=None):
     """Let go of the lock at ``path`` when this run holds it. Returns whether it did."""
     owner = run_pid() if owner is None else owner

@@ -16,8 +16,9 @@ description:
     frees its locks within a fraction of a second, and no lock file is ever left to clean by hand.
   - The lock file names the run that holds it (pid, host, start time, purpose); a run that finds the lock
     taken waits up to O(wait) seconds, then fails with a message naming that run.
-  - Taking a lock the run already holds changes nothing. The lock is taken in check mode too (a check run
-    reads state that another run may be changing), and a lock never counts as a change.
+  - Taking a lock the run already holds changes nothing, and a lock never counts as a change.
+  - In check mode nothing is written, not even the lock file: the module only makes sure no other run holds
+    the lock (a check run reads state that such a run may be changing), waiting and failing as above.
 author:
   - Federation platform team (@federation)
 attributes:
@@ -101,7 +102,7 @@ holder:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.federation.platform.plugins.module_utils._run_lock import LockBusy, acquire, read_holder, release
+from ansible_collections.federation.platform.plugins.module_utils._run_lock import LockBusy, acquire, probe, read_holder, release
 
 
 def main():
@@ -125,6 +126,11 @@ def main():
             released = release(params['path'])
             module.exit_json(changed=False, released=released, holder={k: holder.get(k) for k in ('pid', 'host', 'started', 'purpose')},
                              msg='%s released' % params['what'] if released else '%s was not held by this run' % params['what'])
+        if module.check_mode:
+            # Check mode writes nothing, not even the lock file: it only makes sure no other run holds the lock.
+            holder = probe(params['path'], wait=params['wait'])
+            module.exit_json(changed=False, holder={k: holder.get(k) for k in ('pid', 'host', 'started', 'purpose')},
+                             msg='%s is free (check mode takes no lock)' % params['what'])
         dummy, holder = acquire(params['path'], params['purpose'], wait=params['wait'], max_seconds=params['max_seconds'])
     except LockBusy as exc:
         module.fail_json(msg='Failed to take %s on %s: %s holds it. Wait for that run to finish (or stop it: a run that '

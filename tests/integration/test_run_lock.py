@@ -57,6 +57,11 @@ def test_held_refused_naming_its_holder_waited_for_and_released(runner, tmp_path
                                          % (lock, run.pid, socket.gethostname())), refused['msg']
         assert '(provision finance) holds it' in refused['msg']
         assert refused['holder']['pid'] == run.pid
+        # Check mode is refused the same way, and leaves the lock file as it was.
+        text, mtime = lock.read_text(), lock.stat().st_mtime_ns
+        checked = runner.module(MODULE, dict(path=str(lock), what="department 'finance'"), check=True)
+        assert checked.get('failed') and '(provision finance) holds it' in checked['msg'], checked
+        assert (lock.read_text(), lock.stat().st_mtime_ns) == (text, mtime)
 
         # A run that waits gets the lock once the first run lets go (which the first one does after 'go').
         waiter = subprocess.Popen([str(VENV_BIN / 'ansible'), 'localhost', '-m', MODULE, '-a',
@@ -74,6 +79,13 @@ def test_held_refused_naming_its_holder_waited_for_and_released(runner, tmp_path
         (tmp_path / 'end').touch()
         out = run.communicate(timeout=120)[0]
     assert run.returncode == 0, out
+
+
+def test_check_mode_writes_no_lock_file(runner, tmp_path):
+    lock = tmp_path / 'locks' / 'department-legal.lock'
+    checked = runner.module(MODULE, dict(path=str(lock), what="department 'legal'"), check=True)
+    assert not checked.get('failed') and checked['changed'] is False, checked
+    assert not (tmp_path / 'locks').exists()
 
 
 def test_a_killed_run_frees_its_lock_at_once(runner, tmp_path):

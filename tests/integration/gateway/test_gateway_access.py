@@ -199,9 +199,10 @@ def test_over_the_rate_limit_is_refused_and_counters_survive_a_reload(gateway):
     assert gateway.call('/dept/finance/ledger', gateway.token('hr')).status_code == 200
 
     workers = show_proc(gateway.master_socket)['workers']
+    # The files the role watches, so that the role's next run finds the gateway up to date.
     reloaded = gateway.ansible.module('federation.platform.gateway_service', dict(
         state='reloaded', config_files=[str(gateway.folder / 'haproxy.cfg'), str(gateway.folder / 'departments.cfg')],
-        watch_files=[str(gateway.folder / 'gateway-public.pem')], pidfile=str(gateway.pidfile),
+        watch_files=[str(gateway.folder / 'gateway-public.pem'), str(gateway.folder / 'claims.lua')], pidfile=str(gateway.pidfile),
         master_socket=str(gateway.master_socket)))
     assert reloaded['operation'] == 'reloaded' and not set(reloaded['workers']) & set(workers), reloaded
     # The old worker hands its tables to the new one through the local peer, a moment after the new one starts.
