@@ -72,6 +72,18 @@ def probe(url, timeout=5.0, want_json=True):
         return False, 'no HTTP answer (%s)' % reason
 
 
+def health(state):
+    """Ready by the image's own health check: (healthy, what was seen) from a container's State."""
+    status = (state.get('Health') or {}).get('Status')
+    if status is None:
+        return False, 'the image has no health check: give a URL to probe'
+    if status == 'healthy':
+        return True, 'healthy'
+    log = (state.get('Health') or {}).get('Log') or []
+    output = (log[-1].get('Output') or '').strip()[-300:] if log else ''
+    return False, 'health %s%s' % (status, (' (%s)' % output) if output else '')
+
+
 def describe_state(state, restarts=0):
     """A few words on a container's State: 'exited with code 9 and was restarted 3 times'."""
     status = state.get('Status') or 'unknown'
@@ -91,13 +103,15 @@ def describe_state(state, restarts=0):
 
 
 def wait_ready(name, url, inspect, logs, timeout, interval=0.5, want_json=True, log_lines=25,
-               clock=time.monotonic, sleep=time.sleep, probe_url=probe):
-    """Probe ``url`` every ``interval`` seconds until it is ready; between probes read the container.
+               clock=time.monotonic, sleep=time.sleep, probe_url=probe, last_exit_code=None):
+    """Probe ``url`` every ``interval`` seconds until it is ready (without ``url``: until the image's health
+    check says healthy); between probes read the container.
 
     Returns (seconds waited, probes made). Raises ContainerFailed as soon as the container is gone, not
     running, or has restarted since the wait began (its message carries the log's last lines), and
     WaitTimedOut after ``timeout`` seconds of a running container that does not answer."""
     started = clock()
+    began = time.time() - 1
     restarts = None
     probes = 0
     last = 'no answer yet'
@@ -110,15 +124,24 @@ def wait_ready(name, url, inspect, logs, timeout, interval=0.5, want_json=True, 
         if restarts is None:
             restarts = count
         if state.get('Status') != 'running' or state.get('Restarting') or count > restarts:
+            if count > restarts and state.get('Status') == 'running' and last_exit_code is not None:
+                # Restarted and running again: its State says exit code 0; the engine's events say what it was.
+                code = last_exit_code(name, began)
+                if code is not None:
+                    state = dict(state, ExitCode=int(code) if str(code).lstrip('-').isdigit() else code)
             words = describe_state(state, count - restarts)
             tail = logs(name, log_lines).rstrip()
             raise ContainerFailed('it %s. The last lines of its log:\n%s' % (words, tail or '(empty)'), state)
-        ready, last = probe_url(url, timeout=min(5.0, max(1.0, interval * 4)), want_json=want_json)
+        if url:
+            ready, last = probe_url(url, timeout=min(5.0, max(1.0, interval * 4)), want_json=want_json)
+        else:
+            ready, last = health(state)
         probes += 1
         if ready:
             return round(clock() - started, 1), probes
         if clock() - started >= timeout:
-            raise WaitTimedOut('it runs, but %s gave no ready answer; the last one: %s' % (url, last), last)
+            raise WaitTimedOut('it runs, but %s gave no ready answer; the last one: %s'
+                               % (url or 'its health check', last), last)
         sleep(interval)
 
 
@@ -157,6 +180,22 @@ class DockerEngine(object):
         if status != 200:
             raise OSError('the Docker engine answered HTTP %d: %s' % (status, body[:300].decode('utf-8', 'replace')))
         return json.loads(body)
+
+    def last_exit_code(self, name, since):
+        """The exit code of the container's last 'die' event since ``since`` (Unix time), or None: what a container
+        that was restarted and runs again exited with (its State only keeps the current run's)."""
+        filters = quote(json.dumps({'container': [name], 'event': ['die']}), safe='')
+        status, body = self._get('/events?since=%d&until=%d&filters=%s' % (int(since), int(time.time()) + 1, filters))
+        if status != 200:
+            return None
+        code = None
+        for line in body.decode('utf-8', 'replace').splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            code = ((event.get('Actor') or {}).get('Attributes') or {}).get('exitCode', code)
+        return code
 
     def logs(self, name, lines):
         status, body = self._get('/containers/%s/logs?stdout=1&stderr=1&tail=%d' % (quote(name, safe=''), int(lines)))

@@ -32,9 +32,11 @@ options:
     type: str
     required: true
   url:
-    description: The address to probe, as the Docker host reaches it (for n8n, C(/rest/settings) on its published port).
+    description:
+      - The address to probe, as the Docker host reaches it (for n8n, C(/rest/settings) on its published port).
+      - Without it, ready means the image's own health check reports the container C(healthy) (a container
+        that publishes no port, such as a voice bridge).
     type: str
-    required: true
   department:
     description: The department the container belongs to, named in the errors.
     type: str
@@ -73,6 +75,12 @@ EXAMPLES = r'''
     department: finance
     url: http://127.0.0.1:5801/rest/settings
     timeout: 180
+
+- name: Wait until finance's voice bridge reports healthy (its image's health check)
+  federation.platform.container_ready:
+    name: federation-finance-voice
+    department: finance
+    timeout: 120
 '''
 
 RETURN = r'''
@@ -109,7 +117,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
-            url=dict(type='str', required=True),
+            url=dict(type='str'),
             department=dict(type='str', required=True),
             timeout=dict(type='int', default=180),
             interval=dict(type='float', default=0.5),
@@ -125,7 +133,8 @@ def main():
     where = "container '%s' of department '%s'" % (p['name'], p['department'])
     try:
         seconds, probes = wait_ready(p['name'], p['url'], engine.inspect, engine.logs, timeout=p['timeout'],
-                                     interval=p['interval'], want_json=p['json'], log_lines=p['log_lines'])
+                                     interval=p['interval'], want_json=p['json'], log_lines=p['log_lines'],
+                                     last_exit_code=engine.last_exit_code)
     except ContainerFailed as exc:
         module.fail_json(msg=hidden('Failed to start the %s: %s\nFix what the log says and run again: the next run '
                                     'picks up where this one stopped.' % (where, exc), p['hide']),

@@ -81,3 +81,44 @@ def test_log_frames_are_joined_and_a_tty_log_is_kept_as_it_is():
     assert demux_logs(frames) == 'hello\noops\n'
     assert demux_logs(b'plain text\n') == 'plain text\n'
     assert demux_logs(b'') == ''
+
+
+def test_without_a_url_the_images_health_check_decides():
+    def state(health, output=''):
+        return {'State': {'Status': 'running', 'Running': True, 'ExitCode': 0,
+                          'Health': {'Status': health, 'Log': [{'Output': output}]}}, 'RestartCount': 0}
+
+    looks = [state('starting'), state('unhealthy', 'recogniser not loaded'), state('healthy')]
+    clock = Clock()
+    seconds, probes = wait_ready('fed-finance-voice', None, lambda name: looks.pop(0) if len(looks) > 1 else looks[0],
+                                 lambda name, lines: '', timeout=30, interval=0.5, clock=clock, sleep=clock.sleep)
+    assert probes == 3 and seconds == 1.0
+
+    clock = Clock()
+    with pytest.raises(WaitTimedOut) as failure:
+        wait_ready('fed-finance-voice', None, lambda name: state('unhealthy', 'recogniser not loaded'),
+                   lambda name, lines: '', timeout=2, clock=clock, sleep=clock.sleep)
+    assert 'its health check' in str(failure.value) and 'recogniser not loaded' in str(failure.value)
+
+    clock = Clock()
+    with pytest.raises(WaitTimedOut) as failure:
+        wait_ready('fed-finance-voice', None, lambda name: running(), lambda name, lines: '', timeout=1,
+                   clock=clock, sleep=clock.sleep)
+    assert 'has no health check' in str(failure.value)
+
+
+def test_a_container_running_again_after_a_restart_is_reported_with_the_code_it_exited_with():
+    clock, looks = Clock(), [running(0), running(1)]
+    asked = []
+
+    def last_exit_code(name, since):
+        asked.append(name)
+        return '9'
+
+    with pytest.raises(ContainerFailed) as failure:
+        wait_ready('fed-finance-n8n', 'http://127.0.0.1:1/rest/settings', lambda name: looks.pop(0) if len(looks) > 1 else looks[0],
+                   lambda name, lines: 'node: --bad is not allowed in NODE_OPTIONS\n', timeout=30, clock=clock,
+                   sleep=clock.sleep, probe_url=lambda url, timeout, want_json: (False, 'no HTTP answer'),
+                   last_exit_code=last_exit_code)
+    assert 'it exited with code 9 and was restarted 1 time' in str(failure.value) and asked == ['fed-finance-n8n']
+    assert failure.value.state['ExitCode'] == 9
