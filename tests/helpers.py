@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,6 +33,9 @@ class Ansible(object):
         self.docker_prefix = 'fedt' + secrets.token_hex(4)
         # Ports of the run's reverse proxy and API gateway, free ones, so runs side by side never meet.
         self.ports = {}
+        # The telephony account's auth token the operator gives (departments with a phone line): one per
+        # FEDERATION_HOME, so that every runner of a site gives the same one.
+        self.telephony_token = hashlib.sha256(('telephony:%s' % home).encode()).hexdigest()[:32]
 
     def port(self, name: str) -> int:
         """The free port this runner gives the variable ``name`` (chosen once, then kept)."""
@@ -54,6 +58,7 @@ class Ansible(object):
             'ANSIBLE_FORCE_COLOR': '0',
             'PATH': '%s:%s' % (VENV_BIN, env.get('PATH', '')),
             'FEDERATION_DOCKER_PREFIX': self.docker_prefix,
+            'FEDERATION_TWILIO_AUTH_TOKEN': self.telephony_token,
         })
         for name in ('FEDERATION_PROXY_PORT', 'FEDERATION_GATEWAY_PORT', 'FEDERATION_GATEWAY_PEER_PORT'):
             env[name] = str(self.port(name))

@@ -32,6 +32,21 @@ OAUTH_CLIENT_DEFAULTS = {
     'expires_at': None,            # when the credential expires, if the provider does not say (YYYY-MM-DD)
 }
 ASSISTANTS = ('deterministic', 'llm')   # how the voice assistant answers (see docs/n8n-content.md)
+# A department's phone line (docs/voice.md): present only in a spec that has a voice section.
+VOICE_MODES = ('gather', 'relay', 'stream')
+VOICE_LANGUAGES = {'gather': ('en-US', 'en-GB'), 'relay': ('en-US', 'en-GB'), 'stream': ('en-US',)}
+VOICE_DEFAULTS = {
+    'mode': 'gather',              # gather | relay | stream (speech recognised and spoken on the department's host)
+    'language': 'en-US',
+    'greeting': None,              # the bridge's default: "Hello, this is the <department> assistant. How can I help?"
+    'topics': [],                  # phrases callers ask about: the recogniser's vocabulary
+    'transfer_to': [],             # departments a caller may ask to be put through to (through the gateway)
+    'public_url': None,            # what the telephony platform calls; default: the host's proxy address
+    'max_calls': 2,                # recogniser processes (stream)
+    'resources': {'memory': '384m', 'cpus': 1.0},
+}
+_PHRASE_RE = re.compile(r"^[A-Za-z][A-Za-z' -]{0,79}$")
+_URL_RE = re.compile(r'^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$')
 
 DEFAULTS = {
     'display_name': None,          # defaults to the name, title-cased
@@ -45,6 +60,8 @@ DEFAULTS = {
     # Sessions its login roles may hold at once in the platform's PostgreSQL (CONNECTION LIMIT): dept_<n> (its
     # workflows' Postgres credential) and n8n_<n> (n8n's pool of 4, plus room for boot, migrations and a restart).
     'database': {'connections': 5, 'n8n_connections': 8},
+    # What its assistant answers about its topics: [{topic, answer}], kept in its tenant's knowledge table.
+    'knowledge': [],
 }
 MAX_DATABASE_CONNECTIONS = 1000
 
@@ -82,7 +99,7 @@ def normalize_spec(department, raw, default_target='vps'):
     if not isinstance(raw, dict):
         raise SpecError(department, ['the spec must be a mapping of fields, got %s' % type(raw).__name__])
 
-    known = set(DEFAULTS) | {'name'}
+    known = set(DEFAULTS) | {'name', 'voice'}
     for key in sorted(raw, key=str):
         if key not in known:
             problems.append('unknown field %r (known fields: %s)' % (key, ', '.join(sorted(known))))
@@ -115,16 +132,7 @@ def normalize_spec(department, raw, default_target='vps'):
         if len(set(tools)) != len(tools):
             problems.append("field 'tools' lists a tool twice")
 
-    callers = spec['callers']
-    if not isinstance(callers, list):
-        problems.append("field 'callers' must be a list of department names")
-    else:
-        for caller in callers:
-            error = department_name_error(caller)
-            if error:
-                problems.append("field 'callers': %s" % error)
-            elif caller == department:
-                problems.append("field 'callers' lists the department itself")
+    _departments('callers', spec['callers'], department, problems)
 
     limit = spec['rate_limit']
     if not isinstance(limit, dict) or set(limit) - {'requests', 'per_seconds'}:
@@ -136,16 +144,7 @@ def normalize_spec(department, raw, default_target='vps'):
                 problems.append("field 'rate_limit.%s' must be a whole number from 1 to 1000000" % key)
         spec['rate_limit'] = merged
 
-    resources = spec['resources']
-    if not isinstance(resources, dict) or set(resources) - {'memory', 'cpus'}:
-        problems.append("field 'resources' must be a mapping with 'memory' and 'cpus'")
-    else:
-        merged = dict(DEFAULTS['resources'], **resources)
-        if not isinstance(merged['memory'], str) or not _MEMORY_RE.match(merged['memory']):
-            problems.append("field 'resources.memory' must look like 512m or 2g")
-        if not _is_number(merged['cpus']) or not 0 < merged['cpus'] <= 64:
-            problems.append("field 'resources.cpus' must be a number above 0 and at most 64")
-        spec['resources'] = merged
+    spec['resources'] = _resources('resources', spec['resources'], DEFAULTS['resources'], problems)
 
     database = spec['database']
     if not isinstance(database, dict) or set(database) - set(DEFAULTS['database']):
@@ -170,12 +169,99 @@ def normalize_spec(department, raw, default_target='vps'):
         for name in sorted(set(n for n in names if names.count(n) > 1)):
             problems.append("field 'oauth_clients' lists client %r twice: names must be unique" % name)
         spec['oauth_clients'] = [c for c in spec['oauth_clients'] if c]
+    knowledge = spec['knowledge']
+    if knowledge is None:
+        spec['knowledge'] = knowledge = []
+    if not isinstance(knowledge, list) or not all(isinstance(k, dict) and set(k) == {'topic', 'answer'}
+                                                  for k in knowledge):
+        problems.append("field 'knowledge' must be a list of {topic, answer}, such as "
+                        "[{topic: opening hours, answer: We are open from nine to five.}]")
+    else:
+        for entry in knowledge:
+            if not isinstance(entry['topic'], str) or not _PHRASE_RE.match(entry['topic']):
+                problems.append("field 'knowledge': topic %r must be a phrase of letters, spaces, hyphens and "
+                                "apostrophes (up to 80 characters)" % (entry['topic'],))
+            if not isinstance(entry['answer'], str) or not 0 < len(entry['answer'].strip()) <= 1000:
+                problems.append("field 'knowledge': the answer of topic %r must be text of 1-1000 characters"
+                                % (entry['topic'],))
+        topics = [str(k['topic']).lower() for k in knowledge]
+        for topic in sorted(set(t for t in topics if topics.count(t) > 1)):
+            problems.append("field 'knowledge' lists topic %r twice" % topic)
     if spec['assistant'] not in ASSISTANTS:
         problems.append("field 'assistant' is %r: use one of %s" % (spec['assistant'], ', '.join(ASSISTANTS)))
+    if spec.get('voice') is not None:
+        spec['voice'] = _voice(department, spec['voice'], problems)
+        if spec['target'] == 'railway':
+            problems.append("field 'voice': a phone line runs beside the department's n8n on a Docker host; "
+                            "target railway has none yet. Use target vps, or remove the voice section")
+    else:
+        spec.pop('voice', None)
 
     if problems:
         raise SpecError(department, problems)
     return spec
+
+
+def _resources(field, value, defaults, problems):
+    """A container's memory and CPU limits, merged with ``defaults`` (problems recorded)."""
+    if not isinstance(value, dict) or set(value) - {'memory', 'cpus'}:
+        problems.append("field '%s' must be a mapping with 'memory' and 'cpus'" % field)
+        return value
+    merged = dict(defaults, **value)
+    if not isinstance(merged['memory'], str) or not _MEMORY_RE.match(merged['memory']):
+        problems.append("field '%s.memory' must look like 512m or 2g" % field)
+    if not _is_number(merged['cpus']) or not 0 < merged['cpus'] <= 64:
+        problems.append("field '%s.cpus' must be a number above 0 and at most 64" % field)
+    return merged
+
+
+def _departments(field, names, department, problems):
+    """A field that lists other departments (problems recorded)."""
+    if not isinstance(names, list):
+        problems.append("field '%s' must be a list of department names" % field)
+        return
+    for name in names:
+        error = department_name_error(name)
+        if error:
+            problems.append("field '%s': %s" % (field, error))
+        elif name == department:
+            problems.append("field '%s' lists the department itself" % field)
+
+
+def _voice(department, raw, problems):
+    """The normalised voice section (problems recorded): how the department's phone line works."""
+    if not isinstance(raw, dict):
+        problems.append("field 'voice' must be a mapping such as {mode: stream, topics: [opening hours]}")
+        return None
+    for key in sorted(raw, key=str):
+        if key not in VOICE_DEFAULTS:
+            problems.append("field 'voice' has unknown key %r (known keys: %s)" % (key, ', '.join(sorted(VOICE_DEFAULTS))))
+    voice = copy.deepcopy(VOICE_DEFAULTS)
+    voice.update({k: copy.deepcopy(v) for k, v in raw.items() if k in VOICE_DEFAULTS})
+    mode = voice['mode']
+    if mode not in VOICE_MODES:
+        problems.append("field 'voice.mode' is %r: use one of %s" % (mode, ', '.join(VOICE_MODES)))
+    elif voice['language'] not in VOICE_LANGUAGES[mode]:
+        problems.append("field 'voice.language' is %r: mode %s speaks %s" % (voice['language'], mode, ', '.join(VOICE_LANGUAGES[mode])))
+    greeting = voice['greeting']
+    if greeting is not None and (not isinstance(greeting, str) or not 0 < len(greeting) <= 300
+                                 or any(ord(c) < 32 for c in greeting)):
+        problems.append("field 'voice.greeting' must be one line of 1-300 characters")
+    topics = voice['topics']
+    if not isinstance(topics, list) or not all(isinstance(t, str) and _PHRASE_RE.match(t) for t in topics):
+        problems.append("field 'voice.topics' must be a list of phrases of letters, spaces, hyphens and apostrophes "
+                        "(up to 80 characters each), such as [opening hours, payroll]")
+    _departments('voice.transfer_to', voice['transfer_to'], department, problems)
+    url = voice['public_url']
+    if url is not None and (not isinstance(url, str) or not _URL_RE.match(url)):
+        problems.append("field 'voice.public_url' must be an http(s) address without query, such as "
+                        "https://voice.example.org/%s" % department)
+    elif url:
+        voice['public_url'] = url.rstrip('/')
+    if not _is_int(voice['max_calls']) or not 0 < voice['max_calls'] <= 16:
+        problems.append("field 'voice.max_calls' must be a whole number from 1 to 16")
+    voice['resources'] = _resources('voice.resources', voice['resources'], VOICE_DEFAULTS['resources'], problems)
+    return voice
 
 
 def _oauth_client(index, raw, problems):

@@ -37,6 +37,10 @@ def n8n_container(prefix, department):
     return '%s-%s-n8n' % (prefix, department)
 
 
+def voice_container(prefix, department):
+    return '%s-%s-voice' % (prefix, department)
+
+
 def _container(containers, name):
     for container in containers or []:
         names = [n.lstrip('/') for n in container.get('Names') or []]
@@ -77,7 +81,9 @@ def plan(departments, containers=None, prefix='federation', address='127.0.0.1',
         name = record['name']
         target = (record.get('spec') or {}).get('target') or 'vps'
         container = _container(containers, n8n_container(prefix, name))
-        entry = dict(url=None, container=container, why=None, target=target)
+        entry = dict(url=None, container=container, why=None, target=target,
+                     voice='voice' in (record.get('spec') or {}), voice_name=voice_container(prefix, name),
+                     voice_container=_container(containers, voice_container(prefix, name)))
         given = (n8n_urls or {}).get(name)
         if given:
             entry['url'] = given.rstrip('/')
@@ -162,6 +168,20 @@ def evaluate(departments, probes, answers, routes=None, gateway_answer=None, ten
             if container is not None and container.get('Status'):
                 detail = '%s; container %s' % (detail, container['Status'])
             checks['n8n'] = dict(ok=ok, detail=detail, url=probe['url'] + N8N_PATH)
+
+        # phone line: the voice bridge's container, healthy by its image's own check
+        bridge = probe.get('voice_container')
+        if deleted:
+            if bridge is not None:
+                leftovers.append('container %s' % n8n_container_name(bridge))
+        elif probe.get('voice') and probe.get('target') == 'vps' and not docker_error:
+            status = (bridge or {}).get('Status') or ''
+            if bridge is None:
+                checks['voice'] = dict(ok=False, detail='no voice bridge (container %s)' % probe['voice_name'])
+            elif '(healthy)' in status:
+                checks['voice'] = dict(ok=True, detail='voice bridge %s' % status)
+            else:
+                checks['voice'] = dict(ok=False, detail='voice bridge not healthy: %s' % (status or bridge.get('State')))
 
         # gateway route
         if routes is None:

@@ -49,6 +49,8 @@ PLATFORM_VERSION = '0001_shared_tables'
 # deletion through SECURITY DEFINER functions that delete the caller's own rows only.
 PLATFORM_LOCKS_VERSION = '0002_no_table_locks'
 POLICY = 'tenant_isolation'
+# The tag of the knowledge rows a department's spec manages (federation.platform.pg_tenant_schema knowledge=...).
+KNOWLEDGE_TAG = 'spec'
 # What the tenant column of the shared tables may hold: a tenant role's name, nothing else (so the
 # group role, or any other role a tenant could SET ROLE to, can never own a row).
 TENANT_VALUE_PATTERN = r'^dept_[a-z][a-z0-9_]{0,29}[a-z0-9]$'
@@ -960,6 +962,51 @@ class Tenant(object):
                     '(%(scope)s, %(version)s, %(checksum)s, %(ms)s)').format(_i(SHARED_SCHEMA), _i(MIGRATIONS_TABLE)),
             dict(scope=scope, version=version, checksum=digest, ms=elapsed),
             what="record migration '%s' of '%s'" % (version, scope))
+
+    # -- the department's knowledge --------------------------------------------------------------------------
+
+    def _knowledge_table(self):
+        return self.db.row(sql.SQL("SELECT count(*) AS n FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                                   "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'knowledge'"),
+                           (self.schema,), what="look for the knowledge table of '%s'" % self.schema)['n'] > 0
+
+    def sync_knowledge(self, entries):
+        """Make the knowledge rows the spec manages (tagged KNOWLEDGE_TAG) exactly ``entries`` ([{topic, answer}]),
+        as the tenant; rows the department added itself are left alone. Returns (before, after) {topic: answer}."""
+        wanted = dict((e['topic'], e['answer']) for e in entries)
+        if not self._knowledge_table():
+            return {}, wanted   # check mode before the first migration: everything would be added
+        self.ensure_admin_can_set_role(self.role)
+        self.db.rows(sql.SQL('SELECT pg_catalog.set_config(%s, %s, true)'), ('role', self.role),
+                     what="become role '%s'" % self.role)
+        table = sql.SQL('{}.knowledge').format(_i(self.schema))
+        current, extra = {}, []
+        for row in self.db.rows(sql.SQL('SELECT id, topic, answer FROM {} WHERE %s = ANY (tags) ORDER BY id').format(table),
+                                (KNOWLEDGE_TAG,), what="read the knowledge of '%s'" % self.schema):
+            if row['topic'] in current:
+                extra.append(row['id'])
+            else:
+                current[row['topic']] = row
+        for topic, answer in wanted.items():
+            if topic not in current:
+                self.db.execute(sql.SQL('INSERT INTO {} (topic, question, answer, tags) VALUES '
+                                        '(%(topic)s, %(topic)s, %(answer)s, ARRAY[%(tag)s])').format(table),
+                                dict(topic=topic, answer=answer, tag=KNOWLEDGE_TAG),
+                                what="add topic '%s' to the knowledge of '%s'" % (topic, self.schema))
+            elif current[topic]['answer'] != answer:
+                self.db.execute(sql.SQL('UPDATE {} SET answer = %(answer)s, updated_at = now() WHERE id = %(id)s').format(table),
+                                dict(answer=answer, id=current[topic]['id']),
+                                what="change topic '%s' in the knowledge of '%s'" % (topic, self.schema))
+        gone = [row['id'] for topic, row in current.items() if topic not in wanted] + extra
+        if gone:
+            self.db.execute(sql.SQL('DELETE FROM {} WHERE id = ANY (%(ids)s)').format(table), dict(ids=gone),
+                            what="remove %d topic(s) from the knowledge of '%s'" % (len(gone), self.schema))
+        self.db.rows(sql.SQL('SELECT pg_catalog.set_config(%s, %s, true)'), ('role', 'none'), what='return to the admin role')
+        changes = sum(1 for t in wanted if t not in current or current[t]['answer'] != wanted[t]) + len(gone)
+        if changes:
+            self.messages.append("knowledge of schema '%s' brought to %d topic%s (%d change%s)" % (
+                self.schema, len(wanted), '' if len(wanted) == 1 else 's', changes, '' if changes == 1 else 's'))
+        return dict((t, r['answer']) for t, r in current.items()), wanted
 
     # -- the n8n database ------------------------------------------------------------------------------------
 

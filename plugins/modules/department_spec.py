@@ -56,6 +56,12 @@ notes:
     C(connections) for C(dept_<name>) (default 5) and C(n8n_connections) for C(n8n_<name>) (default 8; n8n keeps
     a pool of 4), each 1-1000. A department that opens more is refused by the server; the others are not affected.
     See C(docs/security-model.md) for their sum against the server's C(max_connections)."
+  - "C(voice): the department's phone line (docs/voice.md); without it the department has none. C(mode)
+    (V(gather), the default, V(relay) or V(stream)), C(language) (V(en-US); V(en-GB) too except in V(stream)),
+    C(greeting), C(topics) (phrases callers ask about), C(transfer_to) (departments a caller may be put through
+    to), C(public_url) (what the telephony platform calls; default the host's proxy address), C(max_calls)
+    (1-16), C(resources) (C(memory), C(cpus) of the voice bridge's container). The telephony account's auth
+    token comes from the operator (C(FEDERATION_TWILIO_AUTH_TOKEN)), never from the spec."
   - "C(oauth_clients): the OAuth clients the department's tools need, each C(name) (1-40 of a-z, 0-9, _),
     C(provider) (V(oidc), the default, V(google_service_account) or V(google_oauth)), C(scopes), and
     C(grant_types) (V(oidc)), C(subject) and C(max_age_days) (V(google_service_account)), C(expires_at).

@@ -110,6 +110,22 @@ options:
       - Password of the login role C(n8n_<name>) (the department's secret C(n8n_db_password)).
       - Required with O(state=present) and O(n8n_database=true). Never returned or logged.
     type: str
+  knowledge:
+    description:
+      - What the department's assistant answers about its topics (the spec field C(knowledge)). The rows of its
+        C(knowledge) table tagged C(spec) are made exactly these, as the tenant; rows the department added itself
+        (without the tag) are left alone. Omitted, the table is not touched.
+    type: list
+    elements: dict
+    suboptions:
+      topic:
+        description: What a question is about (found in the question, case-insensitive; the longest match wins).
+        type: str
+        required: true
+      answer:
+        description: The answer.
+        type: str
+        required: true
   connection_limit:
     description:
       - How many sessions the login role C(dept_<name>) may have at once (the spec field C(database.connections)).
@@ -297,6 +313,7 @@ def present(module, db, tenant):
                              connection_limit=p['connection_limit'], settings=tenant_settings(p['timeouts']))
     tenant.ensure_schema()
     applied = tenant.migrate(p['migrations'])
+    knowledge = tenant.sync_knowledge(p['knowledge']) if p['knowledge'] is not None else None
     if n8n:
         tenant.ensure_login_role(tenant.n8n_role, p['n8n_password'], N8N_ATTRIBUTES, [], 'n8n login role',
                                  connection_limit=p['n8n_connection_limit'])
@@ -311,6 +328,8 @@ def present(module, db, tenant):
     tenant.create_pending_database(module.check_mode)
     result = dict(changed=changed, migrations_applied=applied, backups=[], connections=connections)
     if module._diff:
+        if knowledge is not None:
+            before['knowledge'], after['knowledge'] = knowledge
         result['diff'] = dict(before=before, after=after)
     return result
 
@@ -440,6 +459,8 @@ def main():
             (key, dict(type='int', default=value)) for key, value in sorted(TENANT_TIMEOUTS.items()))),
         closed_databases=dict(type='list', elements='str', default=['postgres', 'template1']),
         reserved_connections=dict(type='int', default=10),
+        knowledge=dict(type='list', elements='dict', options=dict(topic=dict(type='str', required=True),
+                                                                  answer=dict(type='str', required=True))),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'dump', ['backup_dir'])])
@@ -458,6 +479,12 @@ def main():
             if p['n8n_database']:
                 validate_password(department, tenant.n8n_role, 'n8n_password', p['n8n_password'])
             validate_migrations(department, p['migrations'])
+            entries = p['knowledge'] or []
+            topics = [entry['topic'] for entry in entries]
+            blank = [e for e in entries if not e['topic'].strip() or not e['answer'].strip()]
+            if len(set(topics)) != len(topics) or blank:
+                raise TenantError("Invalid knowledge for department '%s': every topic once, each with a topic and an "
+                                  'answer that are not blank.' % department)
             validate_limits(department, p['connection_limit'], p['n8n_connection_limit'], p['timeouts'],
                             p['closed_databases'])
             if p['reserved_connections'] < 0:

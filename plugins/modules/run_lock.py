@@ -17,7 +17,7 @@ description:
   - The lock file names the run that holds it (pid, host, start time, purpose); a run that finds the lock
     taken waits up to O(wait) seconds, then fails with a message naming that run.
   - Taking a lock the run already holds changes nothing, and a lock never counts as a change.
-  - In check mode nothing is written, not even the lock file: the module only makes sure no other run holds
+  - In check mode nothing is written, not even the lock file. The module only makes sure no other run holds
     the lock (a check run reads state that such a run may be changing), waiting and failing as above.
 author:
   - Federation platform team (@federation)

@@ -40,6 +40,10 @@ class Site(object):
         return read_vault_file(self.home, self.home / 'secrets' / ('%s.yml' % dept))['secrets']
 
     @property
+    def telephony_token(self):
+        return self.runner.telephony_token
+
+    @property
     def vault_password(self):
         return (self.home / 'vault-password').read_text().strip()
 

@@ -60,3 +60,24 @@ def test_bad_spec_is_refused_with_department_field_and_fix(ansible, platform_db,
     assert "Invalid spec for department 'ops': field 'target' is 'k8s': use one of vps, railway" in run.stdout
     assert "unknown tool 'teleport'" in run.stdout
     assert catalog(platform_db) == before
+
+
+def test_a_phone_line_without_a_telephony_token_or_with_a_bad_voice_section_is_refused(ansible, platform_db, fed_home,
+                                                                                       tmp_path):
+    specs = tmp_path / 'departments'
+    specs.mkdir()
+    (specs / 'ops.yml').write_text('voice: {mode: stream}\n')
+    (specs / 'desk.yml').write_text('voice: {mode: fax, voicemail: true}\n')
+    before = catalog(platform_db)
+    run = ansible.playbook('provision.yml', '-e', 'dept=ops', '-e', 'federation_departments_dir=%s' % specs,
+                           env={'FEDERATION_TWILIO_AUTH_TOKEN': ''})
+    assert run.returncode != 0
+    assert ("Department 'ops' has a voice section (field 'voice') but no telephony credential: set "
+            "FEDERATION_TWILIO_AUTH_TOKEN") in run.stdout, run.stdout[-3000:]
+    run = ansible.playbook('provision.yml', '-e', 'dept=desk', '-e', 'federation_departments_dir=%s' % specs)
+    assert run.returncode != 0
+    assert "Invalid spec for department 'desk': " in run.stdout
+    assert "field 'voice.mode' is 'fax': use one of gather, relay, stream" in run.stdout
+    assert "field 'voice' has unknown key 'voicemail'" in run.stdout
+    assert catalog(platform_db) == before
+    assert not (fed_home / 'secrets').exists()

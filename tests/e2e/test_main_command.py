@@ -1,6 +1,7 @@
 """`ansible-playbook provision.yml -e dept=...` on the local default, end to end: hr and finance get
 their tenant, their n8n container, their route and identity at the gateway and their n8n content;
-finance's voice assistant answers, logs the call in its tenant table and asks hr through the gateway.
+finance's voice assistant answers, logs the call in its tenant table and asks hr through the gateway; a phone
+call to finance reaches its voice bridge through the host's proxy, is understood, logged and answered aloud.
 Re-runs change nothing, check mode changes nothing, rotating finance's database passwords keeps its assistant
 working, and no secret is ever printed.
 
@@ -9,16 +10,25 @@ The tests of this module run in order on one site (see conftest.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
 import urllib.error
+import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 
+import aiohttp
 import psycopg
 import pytest
+import yaml
+from twilio.request_validator import RequestValidator
 
-from tests.helpers import query, recap
+from tests.harness.common import wait_for
+from tests.harness.docker_objects import inspect
+from tests.harness.voice import Listener, Phone
+from tests.helpers import REPO, query, recap
 
 
 def post(url, body, headers=None, timeout=30):
@@ -60,7 +70,10 @@ def test_secrets_are_encrypted_and_complete(site):
     assert path.read_bytes().startswith(b'$ANSIBLE_VAULT;1.1;AES256')
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert {'tenant_db_password', 'n8n_db_password', 'n8n_encryption_key', 'n8n_owner_password', 'n8n_api_key',
-            'gateway_token'} <= set(site.secrets('finance'))
+            'gateway_token', 'voice_assistant_secret', 'voice_api_key', 'twilio_auth_token'} <= set(site.secrets('finance'))
+    # The operator's telephony token, kept; hr has no phone line, so no voice key and no token.
+    assert site.secrets('finance')['twilio_auth_token'] == site.telephony_token
+    assert not {'voice_api_key', 'twilio_auth_token'} & set(site.secrets('hr'))
 
 
 def test_tenant_login_sees_only_its_own_rows(site):
@@ -83,15 +96,23 @@ def test_voice_webhook_answers_and_logs_the_call(site):
     assert logged == [('dept_finance', 'What is the Q3 travel budget?', answer['answer'])]
 
 
-def test_finance_asks_hr_through_the_gateway(site):
+def test_finance_asks_hr_through_the_gateway_only_from_its_bridge_door(site):
+    # The door the gateway opens to other departments never forwards: finance answers itself.
     status, answer = post(site.webhook_base('finance') + '/finance/voice',
-                          {'call_id': 'e2e-2', 'question': 'How many vacation days are left?', 'forward_to': 'hr'})
+                          {'call_id': 'e2e-2a', 'question': 'How many vacation days are left?', 'forward_to': 'hr'})
+    assert status == 200 and answer['answer'].startswith('Finance heard'), answer
+    assert query(site.db, "SELECT tenant FROM federation.call_log WHERE call_id = 'e2e-2a'") == [('dept_finance',)]
+    # The voice bridge's door refuses a request without its secret, before the workflow runs.
+    turn = {'call_id': 'e2e-2', 'from': '+4930123', 'text': 'How many vacation days are left?', 'forward_to': 'hr'}
+    assert post(site.webhook_base('finance') + '/finance/turn', turn)[0] in (401, 403)
+    status, answer = post(site.webhook_base('finance') + '/finance/turn', turn,
+                          {'X-Federation-Voice-Secret': site.secrets('finance')['voice_assistant_secret']})
     assert status == 200, answer
     # hr's assistant answered (the gateway is the only way from finance's n8n to hr's), and finance's
-    # assistant passed hr's answer on.
+    # assistant passed hr's answer on, in the field its bridge speaks.
     hr_rows = query(site.db, "SELECT answer FROM federation.call_log WHERE tenant = 'dept_hr' AND call_id = 'e2e-2'")
     assert len(hr_rows) == 1, hr_rows
-    assert answer['answer'] == hr_rows[0][0]
+    assert answer['answer'] == answer['text'] == hr_rows[0][0]
 
 
 def test_the_gateway_refuses_what_it_must(site):
@@ -107,6 +128,110 @@ def test_the_gateway_refuses_what_it_must(site):
                 {'Authorization': 'Bearer ' + finance_token})[0] == 404
     assert post(site.gateway_url + '/dept/finance/finance/voice', body,                   # to itself: not listed
                 {'Authorization': 'Bearer ' + finance_token})[0] == 403
+
+
+def voice_url(site, path=''):
+    return 'http://finance.federation.local:%d%s' % (site.runner.proxy_port, path)
+
+
+def post_twilio(site, path, form, signature=None):
+    """A request as the telephony platform sends it to finance's phone line, through the host's proxy."""
+    if signature is None:
+        signature = RequestValidator(site.telephony_token).compute_signature(voice_url(site, path), form)
+    request = urllib.request.Request('http://127.0.0.1:%d%s' % (site.runner.proxy_port, path),
+                                     data=urllib.parse.urlencode(form).encode(), method='POST',
+                                     headers={'Host': 'finance.federation.local:%d' % site.runner.proxy_port,
+                                              'Content-Type': 'application/x-www-form-urlencoded',
+                                              'X-Twilio-Signature': signature})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors='replace')
+
+
+CALL = {'CallSid': 'CAe2e0000000000000000000000000001', 'From': '+4930555', 'To': '+4930100', 'CallStatus': 'ringing',
+        'AccountSid': 'ACe2e'}
+
+
+def test_a_call_to_finance_is_answered_with_its_media_stream(site):
+    # The platform's library signs the call; the TwiML connects it to finance's bridge on its public address.
+    status, twiml = post_twilio(site, '/twilio/voice', CALL)
+    assert status == 200, twiml
+    stream = ET.fromstring(twiml).find('./Connect/Stream')
+    assert stream is not None and stream.get('url') == voice_url(site, '/twilio/stream').replace('http://', 'ws://'), twiml
+    # A request the platform did not sign, or signed with another account's token, is refused.
+    assert post_twilio(site, '/twilio/voice', CALL, signature='bm90IGEgc2lnbmF0dXJl')[0] == 403
+    forged = RequestValidator('0' * 32).compute_signature(voice_url(site, '/twilio/voice'), CALL)
+    assert post_twilio(site, '/twilio/voice', CALL, signature=forged)[0] == 403
+
+
+def test_a_phone_call_is_understood_logged_and_answered_aloud(site):
+    """The test phone streams espeak-ng speech through the host's proxy to finance's bridge, exactly as the telephony
+    platform frames it; finance's n8n answers; the phone recognises the answer it hears."""
+    token = site.telephony_token
+    url = voice_url(site, '/twilio/stream').replace('http://', 'ws://')
+    headers = {'X-Twilio-Signature': RequestValidator(token).compute_signature(url, {}),
+               'Host': 'finance.federation.local:%d' % site.runner.proxy_port}
+
+    async def call():
+        async with aiohttp.ClientSession() as session:
+            # Unsigned: refused before the call starts.
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect('ws://127.0.0.1:%d/twilio/stream' % site.runner.proxy_port,
+                                         headers={'Host': headers['Host']})
+            assert refused.value.status == 403
+            ws = await session.ws_connect('ws://127.0.0.1:%d/twilio/stream' % site.runner.proxy_port, headers=headers)
+            phone = Phone(ws, 'finance', caller='+4930555')
+            await phone.start()
+            greeting = await phone.next_utterance()
+            await phone.say('tell me about opening hours')
+            answer = await phone.next_utterance()
+            await phone.hang_up()
+            return phone, greeting, answer
+
+    phone, greeting, answer = asyncio.run(call())
+    rows = query(site.db, "SELECT tenant, caller, question, answer FROM federation.call_log WHERE call_id = %s "
+                          "AND question <> '(call ended)'", (phone.call_sid,))
+    assert len(rows) == 1, rows
+    tenant, caller, question, said = rows[0]
+    assert (tenant, caller) == ('dept_finance', '+4930555') and 'hours' in question, rows
+    # The answer of finance's knowledge (departments/finance.yml) on opening hours.
+    assert said == 'The finance office is open from nine to five, Monday to Friday.'
+    # The call is a conversation of finance's, its turn two messages.
+    messages = query(site.db, "SELECT c.tenant, c.caller, m.role, m.content FROM federation.conversations c "
+                              "JOIN federation.messages m ON m.conversation_id = c.id WHERE c.external_id = %s ORDER BY m.id",
+                     (phone.call_sid,))
+    assert messages == [('dept_finance', '+4930555', 'user', question), ('dept_finance', '+4930555', 'assistant', said)]
+    # The end of the call closes the conversation, and its summary goes to the call log.
+    ended = wait_for(lambda: query(site.db, "SELECT c.ended_at IS NOT NULL, l.answer FROM federation.conversations c "
+                                            "JOIN federation.call_log l ON l.call_id = c.external_id "
+                                            "AND l.question = '(call ended)' WHERE c.external_id = %s", (phone.call_sid,)),
+                     30, 'the end of the call in the tables of finance')
+    assert ended[0][0] is True and '1 question(s): ' + question in ended[0][1], ended
+    # The greeting of finance's spec, then the answer n8n gave.
+    listener = Listener(['Finance here.', 'Ask about opening hours or payroll.', said])
+    assert {'finance', 'opening', 'hours'} <= listener.words(greeting)
+    assert {'open', 'nine', 'five'} <= listener.words(answer)
+
+
+def test_a_hosted_voice_platform_reaches_finance_and_is_put_through_to_hr(site):
+    """The chat-completions endpoint with the department's key; 'put me through to hr' is asked of hr through the
+    gateway (hr is in finance's voice.transfer_to)."""
+    url = 'http://127.0.0.1:%d/v1/chat/completions' % site.runner.proxy_port
+    host = {'Host': 'finance.federation.local:%d' % site.runner.proxy_port}
+    body = {'model': 'finance', 'user': 'e2e-chat-1', 'messages': [{'role': 'user', 'content': 'Please put me through to HR'}]}
+    assert post(url, body, dict(host, Authorization='Bearer not-the-key-of-finance'))[0] == 401
+    status, answer = post(url, body, dict(host, Authorization='Bearer ' + site.secrets('finance')['voice_api_key']))
+    assert status == 200, answer
+    text = answer['choices'][0]['message']['content']
+    hr_rows = query(site.db, "SELECT answer FROM federation.call_log WHERE tenant = 'dept_hr' AND call_id = 'e2e-chat-1'")
+    assert hr_rows == [(text,)] and text.startswith('Human Resources heard'), (hr_rows, text)
+    # finance records what it asked of hr, in its own rows.
+    asked = query(site.db, "SELECT t.tenant, t.tool, t.arguments->>'department', t.result->>'answer', t.status "
+                           "FROM federation.tool_invocations t JOIN federation.conversations c ON c.id = t.conversation_id "
+                           "WHERE c.external_id = 'e2e-chat-1'")
+    assert asked == [('dept_finance', 'ask_department', 'hr', text, 'ok')]
 
 
 def test_rerun_changes_nothing(site):
@@ -196,6 +321,22 @@ def test_rotating_the_database_passwords_keeps_the_assistant_working(site):
     assert status == 200, answer
     assert query(site.db, "SELECT tenant FROM federation.call_log WHERE call_id = 'e2e-rotated'") == [('dept_finance',)]
     assert recap(site.provision('finance').stdout)['changed'] == 0
+
+
+def test_a_department_that_loses_its_phone_line_refuses_calls(site, tmp_path):
+    specs = tmp_path / 'departments'
+    specs.mkdir()
+    for path in (REPO / 'departments').glob('*.yml'):
+        spec = yaml.safe_load(path.read_text())
+        spec.pop('voice', None)
+        (specs / path.name).write_text(yaml.safe_dump(spec))
+    run = site.provision('finance', '-e', 'federation_departments_dir=%s' % specs)
+    assert "Remove the voice bridge of a department without a phone line" in run.stdout
+    assert inspect('%s-finance-voice' % site.runner.docker_prefix) is None
+    status, body = post_twilio(site, '/twilio/voice', CALL)
+    assert status == 404 and 'no phone line' in body, (status, body)
+    # Its n8n and its assistant are untouched.
+    assert site.container('finance')['State']['Running']
 
 
 def test_no_secret_appears_in_any_output(site):

@@ -9,7 +9,7 @@ def test_defaults_fill_a_missing_spec():
         'display_name': 'Field Ops', 'target': 'vps', 'tools': ['log_call'], 'callers': [],
         'rate_limit': {'requests': 60, 'per_seconds': 60}, 'resources': {'memory': '1g', 'cpus': 1.0},
         'oauth_clients': [],
-        'assistant': 'deterministic', 'database': {'connections': 5, 'n8n_connections': 8},
+        'assistant': 'deterministic', 'database': {'connections': 5, 'n8n_connections': 8}, 'knowledge': [],
     }
 
 
@@ -44,6 +44,26 @@ def test_partial_nested_values_merge_with_defaults():
     ({'database': {'max': 3}}, "field 'database' must be a mapping with 'connections' and 'n8n_connections'"),
     ({'database': 5}, "field 'database' must be a mapping"),
     ({'assistant': ['llm']}, "field 'assistant' is ['llm']: use one of deterministic, llm"),
+    ({'voice': {'mode': 'fax'}}, "field 'voice.mode' is 'fax': use one of gather, relay, stream"),
+    ({'voice': {'mode': 'stream', 'language': 'en-GB'}}, "field 'voice.language' is 'en-GB': mode stream speaks en-US"),
+    ({'voice': {'language': 'de-DE'}}, "field 'voice.language' is 'de-DE': mode gather speaks en-US, en-GB"),
+    ({'voice': {'voicemail': True}}, "field 'voice' has unknown key 'voicemail'"),
+    ({'voice': {'topics': ['pay; DROP TABLE']}}, "field 'voice.topics' must be a list of phrases"),
+    ({'voice': {'transfer_to': ['finance']}}, "field 'voice.transfer_to' lists the department itself"),
+    ({'voice': {'transfer_to': ['H R']}}, "field 'voice.transfer_to': department name 'H R' is not allowed"),
+    ({'voice': {'public_url': 'ftp://x.example'}}, "field 'voice.public_url' must be an http(s) address"),
+    ({'voice': {'public_url': 'https://x.example/a?b=c'}}, "field 'voice.public_url' must be an http(s) address"),
+    ({'voice': {'max_calls': 0}}, "field 'voice.max_calls' must be a whole number from 1 to 16"),
+    ({'voice': {'greeting': 'two\nlines'}}, "field 'voice.greeting' must be one line"),
+    ({'voice': {'resources': {'memory': 'lots'}}}, "field 'voice.resources.memory' must look like 512m or 2g"),
+    ({'voice': 'yes'}, "field 'voice' must be a mapping"),
+    ({'target': 'railway', 'voice': {}}, "target railway has none yet"),
+    ({'knowledge': {'hours': 'nine to five'}}, "field 'knowledge' must be a list of {topic, answer}"),
+    ({'knowledge': [{'topic': 'hours'}]}, "field 'knowledge' must be a list of {topic, answer}"),
+    ({'knowledge': [{'topic': 'hours; --', 'answer': 'x'}]}, "field 'knowledge': topic 'hours; --' must be a phrase"),
+    ({'knowledge': [{'topic': 'hours', 'answer': ' '}]}, "field 'knowledge': the answer of topic 'hours' must be text"),
+    ({'knowledge': [{'topic': 'Hours', 'answer': 'a'}, {'topic': 'hours', 'answer': 'b'}]},
+     "field 'knowledge' lists topic 'hours' twice"),
 ])
 def test_bad_fields_are_named_with_the_fix(raw, fragment):
     with pytest.raises(SpecError) as exc:
@@ -108,3 +128,13 @@ def test_bad_oauth_clients_are_named_with_the_fix(clients, fragment):
 
 def test_the_llm_assistant_is_accepted():
     assert normalize_spec('finance', {'assistant': 'llm'})['assistant'] == 'llm'
+
+
+def test_a_voice_section_gets_its_defaults_and_no_section_means_no_phone_line():
+    assert 'voice' not in normalize_spec('finance', {})
+    assert 'voice' not in normalize_spec('finance', {'voice': None})
+    voice = normalize_spec('finance', {'voice': {'mode': 'stream', 'topics': ['opening hours'], 'transfer_to': ['hr'],
+                                                 'public_url': 'https://voice.example.org/finance/'}})['voice']
+    assert voice == {'mode': 'stream', 'language': 'en-US', 'greeting': None, 'topics': ['opening hours'],
+                     'transfer_to': ['hr'], 'public_url': 'https://voice.example.org/finance', 'max_calls': 2,
+                     'resources': {'memory': '384m', 'cpus': 1.0}}

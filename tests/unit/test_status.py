@@ -82,6 +82,26 @@ def test_an_active_department_is_healthy_only_when_every_check_passes():
     assert 'the Docker host could not be read: permission denied' in docker['detail']
 
 
+def test_a_phone_line_is_checked_by_its_bridges_health():
+    spec = {'target': 'vps', 'voice': {'mode': 'stream'}}
+    healthy = run([dict(record('finance'), spec=spec)], {'finance': (200, True)},
+                  containers=[container('federation-finance-n8n'),
+                              dict(container('federation-finance-voice'), Status='Up 2 hours (healthy)')])['finance']
+    assert healthy['healthy'] and healthy['checks']['voice']['ok'] is True
+    sick = run([dict(record('finance'), spec=spec)], {'finance': (200, True)},
+               containers=[container('federation-finance-n8n'),
+                           dict(container('federation-finance-voice'), Status='Up 3 minutes (unhealthy)')])['finance']
+    assert sick['needs_attention'] and 'voice: voice bridge not healthy: Up 3 minutes (unhealthy)' in sick['detail']
+    gone = run([dict(record('finance'), spec=spec)], {'finance': (200, True)},
+               containers=[container('federation-finance-n8n')])['finance']
+    assert gone['needs_attention'] and 'no voice bridge (container federation-finance-voice)' in gone['detail']
+    # A department without a phone line has no such check; a deleted one names a bridge left behind.
+    assert 'voice' not in run([record('finance')], {'finance': (200, True)})['finance']['checks']
+    left = run([dict(record('ops', state='deleted'), spec=spec)], {}, containers=[container('federation-ops-voice')],
+               present=())['ops']
+    assert left['leftovers'] == ['container federation-ops-voice']
+
+
 def test_failed_in_progress_stuck_and_deleted():
     rows = run([record('finance', state='failed', error='n8n did not start'), record('hr', state='provisioning'),
                 record('legal', state='deprovisioning', minutes_ago=90), record('ops', state='deleted')],

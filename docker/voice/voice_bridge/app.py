@@ -148,7 +148,7 @@ class Bridge:
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
         self.calls += 1
-        state = {'call_id': '', 'from': ''}
+        state = {'call_id': '', 'from': '', 'accepted': False}
         turn: asyncio.Task | None = None
 
         async def answer(text, source):
@@ -175,6 +175,7 @@ class Bridge:
                     if wanted and wanted != self.config.department:
                         await ws.close(code=1008, message=b'wrong department')
                         break
+                    state['accepted'] = True
                 elif kind == 'prompt' and data.get('last', True) and data.get('voicePrompt', '').strip():
                     start(data['voicePrompt'].strip(), 'speech')
                 elif kind == 'dtmf' and data.get('digit'):
@@ -189,6 +190,8 @@ class Bridge:
             self.calls -= 1
             if turn is not None:
                 turn.cancel()
+            if state['accepted']:
+                await self.assistant.hang_up(state['call_id'], state['from'], self.config.mode)
         return ws
 
     # --- Media Streams: audio over a WebSocket -----------------------------------------------------------
@@ -205,6 +208,8 @@ class Bridge:
         finally:
             self.calls -= 1
             call.close()
+            if call.accepted:
+                await self.assistant.hang_up(call.call_id, call.caller, self.config.mode)
         return ws
 
     # --- OpenAI-compatible chat completions --------------------------------------------------------------
@@ -280,6 +285,7 @@ class MediaCall:
         self.stream_sid = ''
         self.call_id = ''
         self.caller = ''
+        self.accepted = False      # the call started, for this department: its end is told to the assistant
         self.pending_marks: set = set()
         self.marks = 0
         self.turn: asyncio.Task | None = None
@@ -306,6 +312,7 @@ class MediaCall:
                 if params.get('department', self.bridge.config.department) != self.bridge.config.department:
                     await self.ws.close(code=1008, message=b'wrong department')
                     return
+                self.accepted = True
                 self._start_turn(self._say(self.bridge.config.greeting_text()))
             elif event == 'dtmf':
                 digit = str((data.get('dtmf') or {}).get('digit', ''))

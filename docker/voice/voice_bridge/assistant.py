@@ -37,6 +37,22 @@ class Assistant:
         if self._session is not None:
             await self._session.close()
 
+    async def hang_up(self, call_id: str, caller: str = '', mode: str = '') -> bool:
+        """Tell the assistant that call ``call_id`` ended (``input: hangup``, no text), so it can close the
+        conversation. Best effort: returns whether the assistant took it; never raises."""
+        if not call_id:
+            return False
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        body = {'call_id': call_id, 'text': '', 'from': caller, 'mode': mode, 'input': 'hangup',
+                'department': self.department}
+        try:
+            async with self._session.post(self.url, json=body, headers={SECRET_HEADER: self._secret}) as resp:
+                await resp.read()
+                return resp.status == 200
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            return False
+
     async def ask(self, call_id: str, text: str, caller: str = '', mode: str = '', source: str = 'speech') -> str:
         """The assistant's answer to ``text`` in call ``call_id``."""
         if self._session is None:

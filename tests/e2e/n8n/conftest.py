@@ -14,6 +14,9 @@ from tests.helpers import Ansible, read_vault_file
 from tests.integration.n8n.support import N8N_VERSIONS, FakeGateway, TenantDatabase, start_instance
 
 DEPT = 'finance'
+# The department's knowledge, as its spec would give it.
+KNOWLEDGE = [{'topic': 'travel budget', 'answer': 'The travel budget is twelve thousand euros a quarter.'},
+             {'topic': 'budget', 'answer': 'Budgets are set in January.'}]
 
 
 class Department(object):
@@ -67,7 +70,7 @@ def department(request, pg, tmp_path_factory):
         dept.store_secret('tenant_db_password', password)
         # What the api_gateway role mints before the content role runs (the stand-in gateway checks no signature).
         dept.store_secret('gateway_token', 'e2e-gateway-token-' + secrets.token_urlsafe(16))
-        tenant_db.add_tenant(DEPT, password)
+        tenant_db.add_tenant(dept.ansible, DEPT, password, knowledge=KNOWLEDGE)
         yield dept
     finally:
         if instance is not None:

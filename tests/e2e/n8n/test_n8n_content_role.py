@@ -23,22 +23,42 @@ def test_first_run_bootstraps_and_the_voice_webhook_answers_and_logs(department)
     stored = department.secrets()
     assert stored['n8n_api_key'] and stored['gateway_token']
 
-    answer = call(department, {'call_id': 'call-1', 'caller': '+41 44 000 00 01', 'question': 'What is the travel budget?'})
-    assert answer['answer'] == 'Finance heard your question: What is the travel budget?'
+    # The answer of the department's knowledge whose topic the question holds, the longest one.
+    answer = call(department, {'call_id': 'call-1', 'caller': '+41 44 000 00 01', 'question': 'What is the Travel Budget?'})
+    assert answer['answer'] == 'The travel budget is twelve thousand euros a quarter.'
     assert answer['call_id'] == 'call-1' and answer['department'] == 'finance'
     calls = department.tenant_db.calls()
-    assert calls[-1][1:] == ('dept_finance', 'call-1', '+41 44 000 00 01', 'What is the travel budget?',
-                             'Finance heard your question: What is the travel budget?')
+    assert calls[-1][1:] == ('dept_finance', 'call-1', '+41 44 000 00 01', 'What is the Travel Budget?',
+                             'The travel budget is twelve thousand euros a quarter.')
     assert str(answer['log_id']) == str(calls[-1][0])
+    # Without a topic of its knowledge in the question, a fixed sentence.
+    assert call(department, {'call_id': 'call-1b', 'question': 'Who is there?'})['answer'] == \
+        'Finance heard your question: Who is there?'
 
-    # Through the tool ask_department: to the gateway with the department's token, the target's answer back.
-    answer = call(department, {'call_id': 'call-2', 'caller': '+41 44 000 00 02', 'question': 'Who approves?',
-                               'forward_to': 'hr'})
-    assert answer['answer'] == 'hr answers: Who approves?'
+    # The gateway's door never forwards: forward_to is dropped and the department answers itself.
+    asked = len(department.gateway.requests)
+    answer = call(department, {'call_id': 'call-2', 'question': 'Who approves?', 'forward_to': 'hr'})
+    assert answer['answer'] == 'Finance heard your question: Who approves?'
+    assert len(department.gateway.requests) == asked
+
+    # The voice bridge's door needs its secret header: without it n8n refuses before the workflow runs.
+    turn = {'call_id': 'call-3', 'from': '+41 44 000 00 02', 'text': 'Who approves?', 'mode': 'gather',
+            'input': 'speech', 'forward_to': 'hr'}
+    for headers in (None, {'X-Federation-Voice-Secret': 'not-the-secret-at-all'}):
+        refused = department.n8n.webhook('finance/turn', turn, headers=headers)
+        assert refused.status_code in (401, 403), refused.text
+    assert len(department.gateway.requests) == asked
+
+    # With it, the bridge's turn goes through the tool ask_department: to the gateway with the department's
+    # token, the target's answer back, in the field the bridge speaks.
+    resp = department.n8n.webhook('finance/turn', turn, headers={'X-Federation-Voice-Secret': stored['voice_assistant_secret']})
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer['answer'] == answer['text'] == 'hr answers: Who approves?'
     sent = department.gateway.requests[-1]
     assert sent['path'] == '/dept/hr/hr/voice'
     assert sent['headers']['Authorization'] == 'Bearer ' + stored['gateway_token']
-    assert department.tenant_db.calls()[-1][2] == 'call-2'
+    assert department.tenant_db.calls()[-1][2:4] == ('call-3', '+41 44 000 00 02')
 
 
 def test_a_rerun_changes_nothing(department):
@@ -58,8 +78,9 @@ def test_check_mode_writes_nothing_and_diff_shows_a_template_change(department):
     run = department.playbook('--check', '--diff', '-e', 'n8n_content_display_name=Finanzen')
     assert run.returncode == 0, run.stdout[-5000:]
     assert recap(run.stdout)['changed'] == 1
-    assert re.search(r"^-\s+value: '=Finance heard your question: \{\{ \$json.question \}\}'$", run.stdout, re.M), run.stdout[-4000:]
-    assert re.search(r"^\+\s+value: '=Finanzen heard your question: \{\{ \$json.question \}\}'$", run.stdout, re.M)
+    # The answer without knowledge names the department: the old name goes, the new one comes.
+    assert re.search(r'^-.*"Finance"', run.stdout, re.M), run.stdout[-4000:]
+    assert re.search(r'^\+.*"Finanzen"', run.stdout, re.M), run.stdout[-4000:]
     assert department.n8n.snapshot() == before
 
 

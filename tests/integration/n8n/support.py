@@ -15,11 +15,13 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import jinja2
 import psycopg
 import requests
 from psycopg import sql
 
-from tests.harness.common import free_port
+from tests.harness.common import REPO, free_port
+from tests.helpers import db_args
 from tests.harness.n8n import N8nServer
 
 N8N_VERSIONS = [v for v in os.environ.get('FEDERATION_N8N_VERSIONS', '1.123.81,2.41.1').split(',') if v]
@@ -65,8 +67,8 @@ class Instance(object):
             return None
         return self.api('GET', '/workflows/%s' % found[0]['id']).json()
 
-    def webhook(self, path, body, timeout=30):
-        return requests.post(self.url + '/webhook/' + path, json=body, timeout=timeout)
+    def webhook(self, path, body, timeout=30, headers=None):
+        return requests.post(self.url + '/webhook/' + path, json=body, timeout=timeout, headers=headers)
 
     # n8n's own tables: what a write would change --------------------------------------------
 
@@ -139,32 +141,24 @@ def start_instance(version, database=None, env=None) -> Instance:
 
 # -- the tenant table -------------------------------------------------------------------------------
 
-TENANT_SQL = """
-CREATE SCHEMA IF NOT EXISTS federation;
-CREATE TABLE IF NOT EXISTS federation.call_log (
-    id bigserial PRIMARY KEY,
-    tenant name NOT NULL DEFAULT current_user,
-    call_id text,
-    caller text,
-    question text NOT NULL,
-    answer text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE federation.call_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE federation.call_log FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_rows ON federation.call_log;
-CREATE POLICY tenant_rows ON federation.call_log USING (tenant = current_user) WITH CHECK (tenant = current_user);
-"""
+def tenant_migrations(department):
+    """The tenant's migrations as provisioning renders them (templates/migrations/tenant)."""
+    folder = REPO / 'templates' / 'migrations' / 'tenant'
+    name = department.replace('-', '_')
+    names = dict(department=department, schema='dept_' + name, role='dept_' + name)
+    return [dict(name=path.name[:-len('.sql.j2')], sql=jinja2.Template(path.read_text()).render(**names))
+            for path in sorted(folder.glob('*.sql.j2'))]
 
 
 class TenantDatabase(object):
-    """A platform database holding the contract's federation.call_log (RLS on the connected role)."""
+    """A platform database of its own, with a department's tenant made by federation.platform.pg_tenant_schema: the
+    shared tables (call log, conversations, messages, tool invocations) under row-level security, and the tenant's
+    schema with its knowledge."""
 
     def __init__(self, pg, name):
         self.pg = pg
         self.info = dict(pg.conninfo, dbname=name)
         pg.create_database(name)
-        self.execute(TENANT_SQL)
 
     def connect(self, **override):
         settings = dict(self.info)
@@ -176,20 +170,15 @@ class TenantDatabase(object):
         with self.connect() as conn:
             conn.execute(sql, params)
 
-    def add_tenant(self, department, password):
-        """The login dept_<name> that may insert and read its own rows of federation.call_log."""
-        role = 'dept_' + department.replace('-', '_')
-        with self.connect() as conn:
-            exists = conn.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (role,)).fetchone()
-            ident = sql.Identifier(role)
-            if exists:
-                conn.execute(sql.SQL('ALTER ROLE {} PASSWORD {}').format(ident, sql.Literal(password)))
-            else:
-                conn.execute(sql.SQL('CREATE ROLE {} LOGIN PASSWORD {}').format(ident, sql.Literal(password)))
-            conn.execute(sql.SQL('GRANT USAGE ON SCHEMA federation TO {}').format(ident))
-            conn.execute(sql.SQL('GRANT SELECT, INSERT ON federation.call_log TO {}').format(ident))
-            conn.execute(sql.SQL('GRANT USAGE ON SEQUENCE federation.call_log_id_seq TO {}').format(ident))
-        return role
+    def add_tenant(self, ansible, department, password, knowledge=None):
+        """The tenant of ``department`` as provisioning makes it (no n8n database: the instance has its own)."""
+        args = dict(db_args(self.info), department=department, password=password, n8n_database=False,
+                    migrations=tenant_migrations(department))
+        if knowledge is not None:
+            args['knowledge'] = knowledge
+        result = ansible.module('federation.platform.pg_tenant_schema', args)
+        assert not result.get('failed'), result
+        return 'dept_' + department.replace('-', '_')
 
     def set_password(self, department, password):
         role = 'dept_' + department.replace('-', '_')

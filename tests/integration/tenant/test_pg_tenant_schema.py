@@ -7,6 +7,7 @@ import time
 import psycopg
 import pytest
 
+from tests.integration.n8n.support import tenant_migrations
 from tests.integration.tenant.conftest import INITIAL, catalog, connect, login, superuser_rows
 
 
@@ -292,3 +293,34 @@ def test_without_n8n_database(tenant, tenant_db):
     result = tenant('finance', n8n_database=False, n8n_password=None)
     assert result['changed'] is True and 'n8n_database' not in result['tenant']
     assert superuser_rows(tenant_db, "SELECT count(*) FROM pg_roles WHERE rolname = 'n8n_finance'") == [(0,)]
+
+
+def test_the_specs_knowledge_is_kept_exactly_and_the_tenants_own_rows_stay(tenant, tenant_db):
+    migrations = tenant_migrations('finance')
+    hours = {'topic': 'opening hours', 'answer': 'Nine to five.'}
+    payroll = {'topic': 'payroll', 'answer': 'On the last day of the month.'}
+    created = tenant('finance', migrations=migrations, knowledge=[hours, payroll])
+    assert created['changed'] is True
+
+    def rows():
+        with login(tenant_db, 'finance') as conn:
+            return conn.execute('SELECT topic, answer, tags FROM dept_finance.knowledge ORDER BY topic').fetchall()
+
+    assert rows() == [('opening hours', 'Nine to five.', ['spec']), ('payroll', 'On the last day of the month.', ['spec'])]
+    assert tenant('finance', migrations=migrations, knowledge=[hours, payroll])['changed'] is False
+
+    # The tenant's own row stays; a changed answer is one UPDATE, a topic gone one DELETE; check mode only predicts.
+    with login(tenant_db, 'finance') as conn:
+        conn.execute("INSERT INTO dept_finance.knowledge (topic, question, answer) VALUES ('parking', 'parking', 'Level 2.')")
+    later = {'topic': 'opening hours', 'answer': 'Eight to four.'}
+    predicted = tenant('finance', check=True, diff=True, migrations=migrations, knowledge=[later])
+    assert predicted['changed'] is True
+    assert predicted['diff']['before']['knowledge'] == {'opening hours': 'Nine to five.', 'payroll': 'On the last day of the month.'}
+    assert predicted['diff']['after']['knowledge'] == {'opening hours': 'Eight to four.'}
+    assert len(rows()) == 3
+    changed = tenant('finance', migrations=migrations, knowledge=[later])
+    assert [q.split()[0] for q in changed['queries']] == ['UPDATE', 'DELETE']
+    assert rows() == [('opening hours', 'Eight to four.', ['spec']), ('parking', 'Level 2.', [])]
+    # Without the option the table is not touched.
+    assert tenant('finance', migrations=migrations)['changed'] is False
+    assert len(rows()) == 2

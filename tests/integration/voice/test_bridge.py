@@ -168,6 +168,9 @@ def test_media_streams_call(bridges, assistant, listener):
             marks = phone.received('mark')
             assert marks and all(m['streamSid'] == phone.stream_sid for m in marks)
             await phone.hang_up()
+            # The end of the call reaches the assistant as a turn of its own, without text.
+            await asyncio.wait_for(_until(lambda: assistant.calls[-1]['input'] == 'hangup'), 10)
+            assert assistant.calls[-1]['call_id'] == phone.call_sid and assistant.calls[-1]['text'] == ''
     asyncio.run(main())
 
 
