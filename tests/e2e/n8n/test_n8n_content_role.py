@@ -6,6 +6,7 @@ The tests of this module build on each other, in file order, for one department 
 
 import re
 
+from tests.harness.chat_completions import ChatCompletionsServer
 from tests.helpers import recap
 from tests.integration.n8n.support import wait
 
@@ -105,6 +106,29 @@ def test_a_rotated_tenant_password_reaches_the_workflow(department):
 
     run = department.playbook()
     assert recap(run.stdout)['changed'] == 0
+
+
+def test_the_llm_assistant_answers_through_a_chat_completions_server(department):
+    """assistant: llm, against a local server speaking the chat-completions protocol (no model can be downloaded
+    here): n8n sends the department's key, the model asked for and the question; the model's answer is the answer
+    and is logged. Back to the deterministic assistant afterwards."""
+    model = ChatCompletionsServer('sk-' + department.secrets()['n8n_encryption_key'][:20])
+    try:
+        department.store_secret('llm_api_key', model.api_key)
+        run = department.playbook('-e', 'n8n_content_assistant=llm', '-e', 'n8n_content_llm_url=%s' % model.url,
+                                  '-e', 'n8n_content_llm_model=federation-test')
+        assert run.returncode == 0, run.stdout[-5000:]
+        answer = wait(lambda: call(department, {'call_id': 'call-llm', 'caller': 'y', 'question': 'Who signs invoices?'}))
+        assert answer['answer'] == 'federation-test says: Who signs invoices?'
+        asked = model.requests[-1]
+        assert asked['model'] == 'federation-test'
+        assert [m['role'] for m in asked['messages']] == ['system', 'user']
+        assert 'Finance' in asked['messages'][0]['content'] and asked['messages'][1]['content'] == 'Who signs invoices?'
+        assert department.tenant_db.calls()[-1][2:] == ('call-llm', 'y', 'Who signs invoices?', answer['answer'])
+    finally:
+        model.stop()
+    run = department.playbook()
+    assert run.returncode == 0 and recap(run.stdout)['changed'] >= 1, run.stdout[-5000:]
 
 
 def test_no_secret_appears_in_any_output(department):
