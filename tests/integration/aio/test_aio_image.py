@@ -40,7 +40,7 @@ def test_a_container_that_crashes_ends_the_wait_with_its_exit_code_and_log(image
     started = time.monotonic()
     # The crash, not the timeout, ends the wait: ContainerFailed, not WaitTimedOut.
     with pytest.raises(ContainerFailed) as failure:
-        wait_ready(name, url, engine.inspect, engine.logs, timeout=600)
+        wait_ready(name, url, engine.inspect, engine.logs, timeout=600, last_exit_code=engine.last_exit_code)
     print('crash reported after %.1f s' % (time.monotonic() - started))
     message = str(failure.value)
     assert 'code 9' in message, message
