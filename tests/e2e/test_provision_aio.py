@@ -108,3 +108,12 @@ def test_provision_brings_up_finance_on_the_local_default_and_converges_after_a_
     fourth = ansible_run(fed_home, env, '-e', 'dept=finance')
     assert fourth.returncode == 0, fourth.stdout[-5000:]
     assert recap(fourth.stdout)['changed'] == 0, fourth.stdout[-6000:]
+
+    # A controller whose platform database password is not the one the data was made with (a new FEDERATION_HOME
+    # on a Docker host used before) is told so at once, with what to do, instead of retrying a refused login.
+    (fed_home / 'platform-db-password').write_text('not-the-password-the-data-was-made-with\n')
+    wrong = ansible_run(fed_home, env, '-e', 'dept=finance')
+    assert wrong.returncode != 0
+    assert ("volume %s-platform-db was made with another password than the one this controller holds" % prefix
+            in ' '.join(wrong.stdout.split())), wrong.stdout[-4000:]
+    assert 'attempts: 30' not in wrong.stdout
