@@ -64,6 +64,8 @@ def awx(tmp_path_factory):
     credentials = {
         'FEDERATION_VAULT_PASSWORD': secrets.token_urlsafe(24),
         'FEDERATION_SECRETS_BACKEND': 'hashi_vault',
+        # finance has a phone line: the telephony account's auth token.
+        'FEDERATION_TWILIO_AUTH_TOKEN': secrets.token_hex(16),
         'VAULT_ADDR': vault.url,
         'VAULT_TOKEN': vault.root_token,
         'FEDERATION_PLATFORM_DB_HOST': db['host'],
@@ -125,7 +127,7 @@ def test_a_job_provisions_the_department(awx):
     for name, value in stored.items():
         if not name.startswith('_') and isinstance(value, str) and len(value) >= 12:
             assert value not in run.output, 'secret %s in the job output' % name
-    for name in ('FEDERATION_VAULT_PASSWORD', 'VAULT_TOKEN', 'FEDERATION_PLATFORM_DB_PASSWORD'):
+    for name in ('FEDERATION_VAULT_PASSWORD', 'VAULT_TOKEN', 'FEDERATION_PLATFORM_DB_PASSWORD', 'FEDERATION_TWILIO_AUTH_TOKEN'):
         assert awx.credentials[name] not in run.output, name
 
 
