@@ -128,7 +128,7 @@ def wait_ready(name, url, inspect, logs, timeout, interval=0.5, want_json=True, 
                 # Restarted and running again: its State says exit code 0; the engine's events say what it was.
                 code = last_exit_code(name, began)
                 if code is not None:
-                    state = dict(state, ExitCode=int(code) if str(code).lstrip('-').isdigit() else code)
+                    state = dict(state, ExitCode=code)
             words = describe_state(state, count - restarts)
             tail = logs(name, log_lines).rstrip()
             raise ContainerFailed('it %s. The last lines of its log:\n%s' % (words, tail or '(empty)'), state)
@@ -194,7 +194,9 @@ class DockerEngine(object):
                 event = json.loads(line)
             except ValueError:
                 continue
-            code = ((event.get('Actor') or {}).get('Attributes') or {}).get('exitCode', code)
+            found = ((event.get('Actor') or {}).get('Attributes') or {}).get('exitCode')
+            if found is not None and str(found).lstrip('-').isdigit():
+                code = int(found)
         return code
 
     def logs(self, name, lines):

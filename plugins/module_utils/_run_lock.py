@@ -129,6 +129,22 @@ def _hold(fd, owner, owner_ticks, max_seconds, report):
         os._exit(0)
 
 
+def _held_by(holder, owner, ticks):
+    """Whether ``holder`` (a lock file's contents) is the run ``owner`` (started at ``ticks``), its holder alive."""
+    return bool(owner) and holder.get('pid') == owner and holder.get('ticks') == ticks and alive(holder.get('holder_pid'), None)
+
+
+def _wait_or_give_up(holder, deadline):
+    """Another run holds the lock: wait POLL seconds more, or raise LockBusy once ``deadline`` has passed.
+
+    A holder that has not written its name yet (it is about to), or whose run has ended (it lets go within POLL
+    seconds), is worth a few more seconds, so the message names the right run."""
+    passing = not holder.get('pid') or not alive(holder['pid'], holder.get('ticks'))
+    if time.monotonic() >= deadline and not (passing and time.monotonic() < deadline + 5):
+        raise LockBusy(holder)
+    time.sleep(POLL)
+
+
 def acquire(path, purpose, wait=0, max_seconds=0, owner=None):
     """Take the lock at ``path`` for the run this process belongs to.
 
@@ -145,7 +161,7 @@ def acquire(path, purpose, wait=0, max_seconds=0, owner=None):
     deadline = time.monotonic() + wait
     while True:
         holder = read_holder(path)
-        if owner and holder.get('pid') == owner and holder.get('ticks') == ticks and alive(holder.get('holder_pid'), None):
+        if _held_by(holder, owner, ticks):
             return False, holder
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
@@ -154,13 +170,7 @@ def acquire(path, purpose, wait=0, max_seconds=0, owner=None):
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            holder = read_holder(path)
-            # A holder that has not written its name yet (it is about to), or whose run has ended (it lets go
-            # within POLL seconds): worth a few more seconds, so the message names the right run.
-            passing = not holder.get('pid') or not alive(holder['pid'], holder.get('ticks'))
-            if time.monotonic() >= deadline and not (passing and time.monotonic() < deadline + 5):
-                raise LockBusy(holder)
-            time.sleep(POLL)
+            _wait_or_give_up(read_holder(path), deadline)
             continue
         break
     try:
@@ -196,7 +206,7 @@ def probe(path, wait=0, owner=None):
     deadline = time.monotonic() + wait
     while True:
         holder = read_holder(path)
-        if owner and holder.get('pid') == owner and holder.get('ticks') == ticks and alive(holder.get('holder_pid'), None):
+        if _held_by(holder, owner, ticks):
             return holder
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -212,11 +222,7 @@ def probe(path, wait=0, owner=None):
                 raise
         finally:
             os.close(fd)   # closing drops the shared lock, if it was taken
-        holder = read_holder(path)
-        passing = not holder.get('pid') or not alive(holder['pid'], holder.get('ticks'))
-        if time.monotonic() >= deadline and not (passing and time.monotonic() < deadline + 5):
-            raise LockBusy(holder)
-        time.sleep(POLL)
+        _wait_or_give_up(read_holder(path), deadline)
 
 
 def release(path, owner=None):

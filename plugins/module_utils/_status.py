@@ -154,7 +154,7 @@ def evaluate(departments, probes, answers, routes=None, gateway_answer=None, ten
         container = probe.get('container')
         if deleted:
             if container is not None:
-                leftovers.append('container %s' % n8n_container_name(container))
+                leftovers.append('container %s' % container_name(container))
             answer = answers.get(name)
             if probe.get('url') and answer is not None and judge_n8n(answer)[0]:
                 leftovers.append('n8n answering at %s' % probe['url'])
@@ -173,7 +173,7 @@ def evaluate(departments, probes, answers, routes=None, gateway_answer=None, ten
         bridge = probe.get('voice_container')
         if deleted:
             if bridge is not None:
-                leftovers.append('container %s' % n8n_container_name(bridge))
+                leftovers.append('container %s' % container_name(bridge))
         elif probe.get('voice') and probe.get('target') == 'vps' and not docker_error:
             status = (bridge or {}).get('Status') or ''
             if bridge is None:
@@ -241,7 +241,7 @@ def evaluate(departments, probes, answers, routes=None, gateway_answer=None, ten
     return rows
 
 
-def n8n_container_name(container):
+def container_name(container):
     names = [n.lstrip('/') for n in container.get('Names') or []]
     return names[0] if names else container.get('Id', '?')[:12]
 

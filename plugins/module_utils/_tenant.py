@@ -26,6 +26,7 @@ anything is sent, and ``queries`` stays empty.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import hashlib
@@ -976,37 +977,36 @@ class Tenant(object):
         wanted = dict((e['topic'], e['answer']) for e in entries)
         if not self._knowledge_table():
             return {}, wanted   # check mode before the first migration: everything would be added
-        self.ensure_admin_can_set_role(self.role)
-        self.db.rows(sql.SQL('SELECT pg_catalog.set_config(%s, %s, true)'), ('role', self.role),
-                     what="become role '%s'" % self.role)
         table = sql.SQL('{}.knowledge').format(_i(self.schema))
-        current, extra = {}, []
-        for row in self.db.rows(sql.SQL('SELECT id, topic, answer FROM {} WHERE %s = ANY (tags) ORDER BY id').format(table),
-                                (KNOWLEDGE_TAG,), what="read the knowledge of '%s'" % self.schema):
-            if row['topic'] in current:
-                extra.append(row['id'])
-            else:
-                current[row['topic']] = row
-        for topic, answer in wanted.items():
-            if topic not in current:
-                self.db.execute(sql.SQL('INSERT INTO {} (topic, question, answer, tags) VALUES '
-                                        '(%(topic)s, %(topic)s, %(answer)s, ARRAY[%(tag)s])').format(table),
-                                dict(topic=topic, answer=answer, tag=KNOWLEDGE_TAG),
-                                what="add topic '%s' to the knowledge of '%s'" % (topic, self.schema))
-            elif current[topic]['answer'] != answer:
-                self.db.execute(sql.SQL('UPDATE {} SET answer = %(answer)s, updated_at = now() WHERE id = %(id)s').format(table),
-                                dict(answer=answer, id=current[topic]['id']),
-                                what="change topic '%s' in the knowledge of '%s'" % (topic, self.schema))
-        gone = [row['id'] for topic, row in current.items() if topic not in wanted] + extra
-        if gone:
-            self.db.execute(sql.SQL('DELETE FROM {} WHERE id = ANY (%(ids)s)').format(table), dict(ids=gone),
-                            what="remove %d topic(s) from the knowledge of '%s'" % (len(gone), self.schema))
-        self.db.rows(sql.SQL('SELECT pg_catalog.set_config(%s, %s, true)'), ('role', 'none'), what='return to the admin role')
-        changes = sum(1 for t in wanted if t not in current or current[t]['answer'] != wanted[t]) + len(gone)
+        current, gone, changes = {}, [], 0
+        with self.as_tenant():
+            for row in self.db.rows(sql.SQL('SELECT id, topic, answer FROM {} WHERE %s = ANY (tags) ORDER BY id').format(table),
+                                    (KNOWLEDGE_TAG,), what="read the knowledge of '%s'" % self.schema):
+                if row['topic'] in current or row['topic'] not in wanted:
+                    gone.append(row['id'])     # the same topic twice, or a topic the spec no longer has
+                current.setdefault(row['topic'], row)
+            for topic, answer in wanted.items():
+                if topic not in current:
+                    self.db.execute(sql.SQL('INSERT INTO {} (topic, question, answer, tags) VALUES '
+                                            '(%(topic)s, %(topic)s, %(answer)s, ARRAY[%(tag)s])').format(table),
+                                    dict(topic=topic, answer=answer, tag=KNOWLEDGE_TAG),
+                                    what="add topic '%s' to the knowledge of '%s'" % (topic, self.schema))
+                elif current[topic]['answer'] != answer:
+                    self.db.execute(sql.SQL('UPDATE {} SET answer = %(answer)s, updated_at = now() WHERE id = %(id)s'
+                                            ).format(table), dict(answer=answer, id=current[topic]['id']),
+                                    what="change topic '%s' in the knowledge of '%s'" % (topic, self.schema))
+                else:
+                    continue
+                changes += 1
+            if gone:
+                self.db.execute(sql.SQL('DELETE FROM {} WHERE id = ANY (%(ids)s)').format(table), dict(ids=gone),
+                                what="remove %d topic(s) from the knowledge of '%s'" % (len(gone), self.schema))
+        changes += len(gone)
         if changes:
             self.messages.append("knowledge of schema '%s' brought to %d topic%s (%d change%s)" % (
                 self.schema, len(wanted), '' if len(wanted) == 1 else 's', changes, '' if changes == 1 else 's'))
-        return dict((t, r['answer']) for t, r in current.items()), wanted
+        before = dict((t, r['answer']) for t, r in current.items())
+        return before, wanted
 
     # -- the n8n database ------------------------------------------------------------------------------------
 
@@ -1055,14 +1055,21 @@ class Tenant(object):
         """{table: rows of this tenant}, read as the tenant (so the policy picks them, whatever the admin may bypass)."""
         if self.read_role(self.role) is None or self.read_schema(SHARED_SCHEMA) is None:
             return {}
+        counts = {}
+        with self.as_tenant():
+            for table in SHARED_TABLES:
+                counts[table] = self.db.row(sql.SQL('SELECT count(*) AS n FROM {}.{} WHERE tenant = %s').format(
+                    _i(SHARED_SCHEMA), _i(table)), (self.role,), what="count the rows of '%s' in %s" % (self.role, table))['n']
+        return counts
+
+    @contextlib.contextmanager
+    def as_tenant(self):
+        """Statements inside run as the tenant's role for the rest of the transaction's block (row-level security
+        applies, and what is created belongs to the tenant); the admin's role comes back after."""
         self.ensure_admin_can_set_role(self.role)
         self.db.rows(sql.SQL('SELECT pg_catalog.set_config(%s, %s, true)'), ('role', self.role), what="become role '%s'" % self.role)
-        counts = {}
-        for table in SHARED_TABLES:
-            counts[table] = self.db.row(sql.SQL('SELECT count(*) AS n FROM {}.{} WHERE tenant = %s').format(
-                _i(SHARED_SCHEMA), _i(table)), (self.role,), what="count the rows of '%s' in %s" % (self.role, table))['n']
+        yield
         self.db.rows(sql.SQL('SELECT pg_catalog.set_config(%s, %s, true)'), ('role', 'none'), what='return to the admin role')
-        return counts
 
     def disable_logins(self, n8n):
         """Before the backup: nobody writes while it is taken (committed, so sessions see it)."""

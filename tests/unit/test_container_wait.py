@@ -113,7 +113,7 @@ def test_a_container_running_again_after_a_restart_is_reported_with_the_code_it_
 
     def last_exit_code(name, since):
         asked.append(name)
-        return '9'
+        return 9
 
     with pytest.raises(ContainerFailed) as failure:
         wait_ready('fed-finance-n8n', 'http://127.0.0.1:1/rest/settings', lambda name: looks.pop(0) if len(looks) > 1 else looks[0],
